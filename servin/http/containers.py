@@ -1,0 +1,4 @@
+"""SCAFFOLD: containers API routes."""
+from servin.http.routing import Routes
+
+routes = Routes()

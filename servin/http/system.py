@@ -1,0 +1,4 @@
+"""SCAFFOLD: system API routes."""
+from servin.http.routing import Routes
+
+routes = Routes()
