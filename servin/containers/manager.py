@@ -1,16 +1,545 @@
-"""SCAFFOLD, replaced by the containers work."""
+"""The containers manager: create, start, wait, attach, logs, remove, list, inspect.
+
+It owns the container records (persisted under ``<data-root>/containers/<id>``),
+one lock per container for state changes, and one monitor task per running
+container that waits for conmon to report the exit. runc, through conmon, is the
+source of truth for whether a container runs: at start-up the records are
+reconciled with it, so containers that kept running while the daemon was down are
+adopted again (live restore) and the exits that happened meanwhile are recorded.
+"""
+
 from __future__ import annotations
+
+import asyncio
+import shutil
+import secrets
+import signal
+import socket
+from collections.abc import AsyncIterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from servin.config import DaemonConfig
+from servin.containers import views
+from servin.containers.createconfig import (command_of, merge_image_config,
+                                            normalize_config, normalize_host_config)
+from servin.containers.etcfiles import write_etc_files
+from servin.containers.names import generate_name, validate_name
+from servin.containers.record import (RECORD_FILE, Container, load_record, rfc3339_nano,
+                                      save_record)
+from servin.errors import Conflict, InvalidArgument, NotFound, NotModified, ServinError
+from servin.events import EventBus
+from servin.images.manager import ImageManager
+from servin.oci.logfile import LogEntry, read_log
+from servin.oci.runtime import AttachSocket, ExitStatus, Runtime
+from servin.oci.spec import NamespaceMode, SpecParams, build_spec, cgroups_path
+from servin.oci.users import resolve_user
+from servin.store import atomic_write_json
+
+log = structlog.get_logger("servin.containers")
+
+WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
+CGROUP_PARENT = "servin"
+DEFAULT_STOP_TIMEOUT = 10
+
+
+def _exit_code_for(message: str) -> int:
+    """The exit code dockerd records when the runtime cannot start the process."""
+    lowered = message.lower()
+    if "executable file not found" in lowered or "no such file or directory" in lowered:
+        return 127
+    if "permission denied" in lowered:
+        return 126
+    return 128
+
+
+class _Waiters:
+    """Futures resolved with a container's exit code on its next exit or its removal."""
+
+    def __init__(self) -> None:
+        self.next_exit: list[asyncio.Future[int]] = []
+        self.removed: list[asyncio.Future[int]] = []
+
+    @staticmethod
+    def resolve(futures: list[asyncio.Future[int]], code: int) -> None:
+        for future in futures:
+            if not future.done():
+                future.set_result(code)
+        futures.clear()
 
 
 class ContainerManager:
-    def __init__(self, config, images, runtime, events) -> None:
-        self.config = config
+    def __init__(self, config: DaemonConfig, images: ImageManager, runtime: Runtime,
+                 events: EventBus) -> None:
+        self._config = config
+        self._images = images
+        self._runtime = runtime
+        self._events = events
+        self._root = config.data_root / "containers"
+        self._bundles = config.exec_root / "bundles"
+        self._containers: dict[str, Container] = {}
+        self._names: dict[str, str] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._monitors: dict[str, asyncio.Task[None]] = {}
+        self._waiters: dict[str, _Waiters] = {}
+        self._stopped: dict[str, asyncio.Event] = {}
+        self._pending_attach: dict[str, list[asyncio.Future[AttachSocket]]] = {}
 
-    async def restore(self) -> None:
-        pass
+    # ----------------------------------------------------------------- lookup
 
-    async def shutdown(self) -> None:
-        pass
+    def get(self, ref: str) -> Container:
+        """By full id, name (with or without '/'), or unique id prefix, as dockerd."""
+        if ref in self._containers:
+            return self._containers[ref]
+        name = ref.lstrip("/")
+        if name in self._names:
+            return self._containers[self._names[name]]
+        if ref:
+            matches = [cid for cid in self._containers if cid.startswith(ref)]
+            if len(matches) == 1:
+                return self._containers[matches[0]]
+            if len(matches) > 1:
+                raise InvalidArgument(f"multiple IDs found with provided prefix: {ref}")
+        raise NotFound(f"No such container: {ref}")
 
     def state_counts(self) -> dict[str, int]:
-        return {"running": 0, "paused": 0, "stopped": 0}
+        counts = {"running": 0, "paused": 0, "stopped": 0}
+        for container in self._containers.values():
+            status = container.state.status
+            key = status if status in ("running", "paused") else "stopped"
+            counts[key] += 1
+        return counts
+
+    def _dir(self, container_id: str) -> Path:
+        return self._root / container_id
+
+    def _files(self, container_id: str) -> views.ContainerFiles:
+        directory = self._dir(container_id)
+        return views.ContainerFiles(hostname=str(directory / "hostname"),
+                                    hosts=str(directory / "hosts"),
+                                    resolv_conf=str(directory / "resolv.conf"),
+                                    log=str(directory / "container.log"))
+
+    def _lock(self, container_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(container_id, asyncio.Lock())
+
+    def _image_name(self, container: Container) -> str:
+        return container.config.get("Image") or container.image_id
+
+    # ------------------------------------------------------------------ create
+
+    async def create(self, body: dict[str, Any], name: str | None) -> Container:
+        config = normalize_config(body)
+        host_config = normalize_host_config(body.get("HostConfig"))
+        image = self._images.resolve(config["Image"])
+        config = merge_image_config(config, image.config.get("config") or {})
+        path, args = command_of(config)
+
+        container_id = secrets.token_hex(32)
+        name = self._reserve_name(container_id, name)
+        host_network = host_config["NetworkMode"] == "host"
+        if not config.get("Hostname"):
+            config["Hostname"] = socket.gethostname() if host_network else container_id[:12]
+        container = Container(id=container_id, name=name, created=rfc3339_nano(),
+                              image_id=image.id, config=config, host_config=host_config,
+                              path=path, args=args)
+        directory = self._dir(container_id)
+        try:
+            directory.mkdir(parents=True, mode=0o710)
+            await self._images.layers.create_rw_layer(container_id, image.chain_id)
+            await asyncio.to_thread(write_etc_files, directory,
+                                    hostname=config["Hostname"], host_network=host_network)
+            # The record is written last: a crash before this leaves only an orphan
+            # that restore() collects, never a half-made container.
+            await asyncio.to_thread(save_record, directory, container)
+        except BaseException:
+            self._names.pop(name, None)
+            await self._discard_files(container_id)
+            raise
+        self._containers[container_id] = container
+        self._waiters[container_id] = _Waiters()
+        self._events.publish("container", "create", container_id, **self._attributes(container))
+        log.info("container_created", id=container.short_id, name=name, image=config["Image"])
+        return container
+
+    def _reserve_name(self, container_id: str, requested: str | None) -> str:
+        if requested:
+            name = validate_name(requested)
+            if name in self._names:
+                holder = self._names[name]
+                raise Conflict(f'Conflict. The container name "/{name}" is already in use by '
+                               f'container "{holder}". You have to remove (or rename) that '
+                               f'container to be able to reuse that name.')
+        else:
+            attempt = 0
+            name = generate_name()
+            while name in self._names:
+                attempt += 1
+                name = generate_name(attempt)
+        self._names[name] = container_id
+        return name
+
+    def _attributes(self, container: Container, **extra: Any) -> dict[str, Any]:
+        labels = container.config.get("Labels") or {}
+        return {**labels, "image": self._image_name(container), "name": container.name,
+                **extra}
+
+    async def _persist(self, container: Container) -> None:
+        await asyncio.to_thread(save_record, self._dir(container.id), container)
+
+    # ------------------------------------------------------------------- start
+
+    async def start(self, ref: str) -> None:
+        container = self.get(ref)
+        async with self._lock(container.id):
+            status = container.state.status
+            if status in ("running", "paused"):
+                raise NotModified("container already started")
+            if status in ("removing", "dead"):
+                raise Conflict(f"cannot start container {container.id}: it is {status}")
+            await self._start_locked(container)
+
+    async def _start_locked(self, container: Container) -> None:
+        layers = self._images.layers
+        rootfs = await layers.mount_rw_layer(container.id)
+        bundle = self._bundles / container.id
+        try:
+            user = await asyncio.to_thread(resolve_user, rootfs, container.config.get("User") or "",
+                                           container.host_config.get("GroupAdd"))
+            spec = build_spec(self._spec_params(container, rootfs, user))
+            await asyncio.to_thread(atomic_write_json, bundle / "config.json", spec)
+            # conmon runs `runc create`; the process waits in runc's "created" state
+            # until `runc start`, so attaches made before start miss no output.
+            pid = await self._runtime.create(
+                container.id, bundle, log_path=Path(self._files(container.id).log),
+                terminal=container.tty, stdin=bool(container.config.get("OpenStdin")))
+        except ServinError as exc:
+            await self._fail_start(container, exc)
+            raise
+        await self._hand_over_attaches(container)
+        try:
+            await self._runtime.start(container.id)
+        except ServinError as exc:
+            await self._runtime.delete(container.id, force=True)
+            await self._fail_start(container, exc)
+            raise
+        container.state.status = "running"
+        container.state.pid = pid
+        container.state.exit_code = 0
+        container.state.error = ""
+        container.state.started_at = rfc3339_nano()
+        await self._persist(container)
+        self._stopped[container.id] = asyncio.Event()
+        self._monitors[container.id] = asyncio.create_task(self._monitor(container))
+        self._events.publish("container", "start", container.id, **self._attributes(container))
+        log.info("container_started", id=container.short_id, pid=pid)
+
+    def _spec_params(self, container: Container, rootfs: Path, user: Any) -> SpecParams:
+        config, host_config = container.config, container.host_config
+        network = (NamespaceMode.host() if host_config["NetworkMode"] == "host"
+                   else NamespaceMode.private())
+        return SpecParams(
+            rootfs=rootfs,
+            args=[container.path, *container.args],
+            cgroups_path=cgroups_path(CGROUP_PARENT, container.id),
+            env=_with_defaults(config.get("Env") or [], container),
+            cwd=config.get("WorkingDir") or "/",
+            user=user,
+            terminal=container.tty,
+            hostname=config.get("Hostname") or "",
+            domainname=config.get("Domainname") or "",
+            network=network,
+            uts=NamespaceMode.host() if network.is_host else NamespaceMode.private(),
+            etc_files={target: Path(path) for target, path in (
+                ("/etc/hostname", self._files(container.id).hostname),
+                ("/etc/hosts", self._files(container.id).hosts),
+                ("/etc/resolv.conf", self._files(container.id).resolv_conf))},
+            shm_size=host_config["ShmSize"],
+            annotations={"io.servin.container.name": container.name},
+        )
+
+    async def _fail_start(self, container: Container, exc: ServinError) -> None:
+        """Record why the start failed, as dockerd does, and leave nothing mounted."""
+        container.state.error = exc.message
+        container.state.exit_code = _exit_code_for(exc.message)
+        await self._images.layers.unmount_rw_layer(container.id)
+        shutil.rmtree(self._bundles / container.id, ignore_errors=True)
+        await self._persist(container)
+        for future in self._pending_attach.pop(container.id, []):
+            if not future.done():
+                future.cancel()
+        self._events.publish("container", "die", container.id,
+                             **self._attributes(container, exitCode=container.state.exit_code))
+
+    async def _hand_over_attaches(self, container: Container) -> None:
+        for future in self._pending_attach.pop(container.id, []):
+            if future.done():
+                continue
+            try:
+                future.set_result(await self._runtime.attach(container.id))
+            except ServinError as exc:
+                future.set_exception(exc)
+
+    # ---------------------------------------------------------------- monitor
+
+    async def _monitor(self, container: Container) -> None:
+        """Wait for the container's exit, then record it and clean up after it."""
+        status = await self._runtime.wait_exit(container.id)
+        async with self._lock(container.id):
+            await self._record_exit(container, status)
+        self._monitors.pop(container.id, None)
+        if container.host_config.get("AutoRemove"):
+            try:
+                await self.remove(container.id, force=True)
+            except NotFound:
+                pass  # removed meanwhile by a client's DELETE
+
+    async def _record_exit(self, container: Container, status: ExitStatus) -> None:
+        await self._runtime.delete(container.id, force=True)
+        await self._images.layers.unmount_rw_layer(container.id)
+        shutil.rmtree(self._bundles / container.id, ignore_errors=True)
+        container.state.status = "exited"
+        container.state.pid = 0
+        container.state.exit_code = status.exit_code
+        container.state.finished_at = rfc3339_nano(status.finished_at)
+        await self._persist(container)
+        self._events.publish("container", "die", container.id,
+                             **self._attributes(container, exitCode=status.exit_code))
+        log.info("container_exited", id=container.short_id, exit_code=status.exit_code)
+        waiters = self._waiters.get(container.id)
+        if waiters:
+            _Waiters.resolve(waiters.next_exit, status.exit_code)
+        stopped = self._stopped.get(container.id)
+        if stopped:
+            stopped.set()
+
+    # -------------------------------------------------------------------- wait
+
+    async def wait(self, ref: str, condition: str) -> int:
+        """Block until ``condition``; return the exit code, as POST /containers/{id}/wait."""
+        if condition not in WAIT_CONDITIONS:
+            raise InvalidArgument(f"invalid condition: {condition!r}")
+        container = self.get(ref)
+        return await self.waiter(container, condition)
+
+    def waiter(self, container: Container, condition: str) -> asyncio.Future[int]:
+        """Register a wait now (before the caller starts the container) and return it."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[int] = loop.create_future()
+        running = container.state.status in ("running", "paused", "restarting")
+        if condition == "not-running" and not running:
+            future.set_result(container.state.exit_code)
+        elif condition == "removed":
+            self._waiters[container.id].removed.append(future)
+        else:
+            self._waiters[container.id].next_exit.append(future)
+        return future
+
+    # ------------------------------------------------------------------ remove
+
+    async def remove(self, ref: str, *, force: bool = False) -> None:
+        container = self.get(ref)
+        monitor = self._monitors.get(container.id)
+        if container.state.status in ("running", "paused", "restarting"):
+            if not force:
+                raise Conflict(f"You cannot remove a running container {container.id}. Stop "
+                               "the container before attempting removal or force remove")
+            await self._kill_and_wait(container, monitor)
+        async with self._lock(container.id):
+            if container.id not in self._containers:
+                raise NotFound(f"No such container: {ref}")
+            if container.state.status == "removing":
+                raise Conflict(f"removal of container {container.id} is already in progress")
+            container.state.status = "removing"
+            # Dropping the record first makes a crash mid-way leave only an orphan.
+            (self._dir(container.id) / RECORD_FILE).unlink(missing_ok=True)
+            await self._runtime.delete(container.id, force=True)
+            await self._discard_files(container.id)
+            del self._containers[container.id]
+            self._names.pop(container.name, None)
+            self._stopped.pop(container.id, None)
+            waiters = self._waiters.pop(container.id, _Waiters())
+        self._locks.pop(container.id, None)
+        self._events.publish("container", "destroy", container.id,
+                             **self._attributes(container))
+        log.info("container_removed", id=container.short_id)
+        _Waiters.resolve(waiters.next_exit, container.state.exit_code)
+        _Waiters.resolve(waiters.removed, container.state.exit_code)
+
+    async def stop(self, ref: str, timeout: int | None = None) -> None:
+        """The stop signal, then SIGKILL after the timeout, as `docker stop`."""
+        container = self.get(ref)
+        monitor = self._monitors.get(container.id)
+        if container.state.status not in ("running", "paused") or monitor is None:
+            raise NotModified("container already stopped")
+        if timeout is None:
+            timeout = container.config.get("StopTimeout") or DEFAULT_STOP_TIMEOUT
+        stop_signal = parse_signal(container.config.get("StopSignal") or "SIGTERM")
+        try:
+            await self._runtime.kill(container.id, stop_signal)
+            await asyncio.wait_for(asyncio.shield(monitor), timeout if timeout >= 0 else None)
+        except (asyncio.TimeoutError, ServinError):
+            await self._kill_and_wait(container, monitor)
+        self._events.publish("container", "stop", container.id, **self._attributes(container))
+
+    async def _kill_and_wait(self, container: Container,
+                             monitor: asyncio.Task[None] | None) -> None:
+        try:
+            await self._runtime.kill(container.id, signal.SIGKILL, all=True)
+        except ServinError as exc:
+            log.warning("kill_failed", id=container.short_id, error=exc.message)
+        if monitor is not None:
+            await asyncio.shield(monitor)
+
+    async def _discard_files(self, container_id: str) -> None:
+        await self._images.layers.remove_rw_layer(container_id)
+        await asyncio.to_thread(shutil.rmtree, self._bundles / container_id, True)
+        await asyncio.to_thread(shutil.rmtree, self._dir(container_id), True)
+
+    # ------------------------------------------------------------ attach, logs
+
+    async def open_attach(self, container: Container) -> AttachSocket | None:
+        """The container's live stdio: now if running, at start if not yet started."""
+        status = container.state.status
+        if status in ("running", "paused"):
+            return await self._runtime.attach(container.id)
+        if status == "created":
+            future: asyncio.Future[AttachSocket] = asyncio.get_running_loop().create_future()
+            self._pending_attach.setdefault(container.id, []).append(future)
+            try:
+                return await future
+            except asyncio.CancelledError:
+                if not future.cancelled():
+                    raise  # our caller went away
+                return None  # the start failed: nothing will come
+            finally:
+                pending = self._pending_attach.get(container.id, [])
+                if future in pending:
+                    pending.remove(future)
+        return None
+
+    async def logs(self, container: Container, *, follow: bool, since_ns: int | None,
+                   until_ns: int | None, tail: int | None) -> AsyncIterator[LogEntry]:
+        path = Path(self._files(container.id).log)
+        stop = self._stopped.get(container.id)
+        if stop is None or container.state.status not in ("running", "paused"):
+            stop = asyncio.Event()
+            stop.set()
+        if not path.exists():
+            return
+        async for entry in read_log(path, follow=follow, since_ns=since_ns, until_ns=until_ns,
+                                    tail=tail, stop=stop):
+            yield entry
+
+    # -------------------------------------------------------------- list, view
+
+    def list(self, *, all: bool = False, limit: int | None = None) -> list[dict[str, Any]]:
+        containers = sorted(self._containers.values(), key=lambda c: c.created, reverse=True)
+        if not all and not (limit and limit > 0):
+            containers = [c for c in containers if c.state.status in ("running", "paused")]
+        if limit and limit > 0:
+            containers = containers[:limit]
+        return [views.summary(c, self._image_name(c)) for c in containers]
+
+    def inspect(self, ref: str) -> dict[str, Any]:
+        container = self.get(ref)
+        running = container.state.status in ("running", "paused") and container.state.pid
+        sandbox_key = (f"/proc/{container.state.pid}/ns/net"
+                       if running and container.host_config["NetworkMode"] != "host" else "")
+        return views.inspect(container, files=self._files(container.id),
+                             graph_driver=self._images.layers.graph_driver_data(container.id),
+                             sandbox_key=sandbox_key)
+
+    # --------------------------------------------------------- restore, close
+
+    async def restore(self) -> None:
+        """Load the records and reconcile them with what runc knows (live restore)."""
+        self._root.mkdir(parents=True, exist_ok=True, mode=0o710)
+        self._bundles.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for directory in sorted(self._root.iterdir()):
+            try:
+                container = await asyncio.to_thread(load_record, directory)
+            except FileNotFoundError:
+                log.info("orphan_collected", id=directory.name[:12])
+                await self._runtime.delete(directory.name, force=True)
+                await self._discard_files(directory.name)
+                continue
+            except (ValueError, TypeError, KeyError) as exc:
+                log.error("record_unreadable", id=directory.name[:12], error=str(exc))
+                continue
+            self._containers[container.id] = container
+            self._names[container.name] = container.id
+            self._waiters[container.id] = _Waiters()
+            await self._reconcile(container)
+        log.info("containers_restored", count=len(self._containers))
+
+    async def _reconcile(self, container: Container) -> None:
+        state = await self._runtime.state(container.id)
+        status = state["status"] if state else None
+        if status in ("running", "paused"):
+            container.state.status = status
+            container.state.pid = state.get("pid", container.state.pid)
+            if container.state.started_at == "0001-01-01T00:00:00Z":
+                container.state.started_at = rfc3339_nano()
+            await self._persist(container)
+            self._stopped[container.id] = asyncio.Event()
+            self._monitors[container.id] = asyncio.create_task(self._monitor(container))
+            log.info("container_adopted", id=container.short_id, pid=container.state.pid)
+            return
+        exit_status = self._runtime.read_exit(container.id)
+        if container.state.status in ("running", "paused", "restarting") or (
+                status is not None and exit_status is not None):
+            await self._record_exit(container, exit_status or ExitStatus(
+                exit_code=255, finished_at=datetime.now(timezone.utc)))
+        elif status is not None:
+            # Created by runc but never started: the daemon died mid-start.
+            await self._runtime.delete(container.id, force=True)
+            await self._images.layers.unmount_rw_layer(container.id)
+        elif container.state.status == "removing":
+            await self.remove(container.id, force=True)
+        else:
+            await self._images.layers.unmount_rw_layer(container.id)
+
+    async def shutdown(self) -> None:
+        """Leave running containers to conmon (live restore) or stop them."""
+        if not self._config.live_restore:
+            await asyncio.gather(*(self.stop(c.id) for c in list(self._containers.values())
+                                   if c.state.status in ("running", "paused")),
+                                 return_exceptions=True)
+        for task in self._monitors.values():
+            task.cancel()
+        await asyncio.gather(*self._monitors.values(), return_exceptions=True)
+        self._monitors.clear()
+
+
+def parse_signal(text: str | int) -> int:
+    """A signal by number or by name, with or without the SIG prefix."""
+    if isinstance(text, int) or str(text).isdigit():
+        number = int(text)
+        if number not in {s.value for s in signal.Signals}:
+            raise InvalidArgument(f"Invalid signal: {text}")
+        return number
+    name = str(text).upper()
+    name = name if name.startswith("SIG") else "SIG" + name
+    try:
+        return signal.Signals[name].value
+    except KeyError:
+        raise InvalidArgument(f"Invalid signal: {text}") from None
+
+
+def _with_defaults(env: list[str], container: Container) -> list[str]:
+    """Docker adds PATH when the image has none, HOSTNAME always, and TERM with a TTY."""
+    keys = {entry.split("=", 1)[0] for entry in env}
+    extra = []
+    if "PATH" not in keys:
+        extra.append("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    if "HOSTNAME" not in keys:
+        extra.append(f"HOSTNAME={container.config.get('Hostname') or ''}")
+    if container.tty and "TERM" not in keys:
+        extra.append("TERM=xterm")
+    return [*extra, *env]
+
+

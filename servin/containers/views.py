@@ -1,0 +1,115 @@
+"""Docker's JSON shapes of a container: the list summary and the full inspect."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from servin.containers.humanize import human_duration, parse_rfc3339, since
+from servin.containers.record import Container
+
+
+@attrs.frozen
+class ContainerFiles:
+    """Where a container's files live on the host, as inspect reports them."""
+
+    hostname: str
+    hosts: str
+    resolv_conf: str
+    log: str
+
+
+def status_text(container: Container) -> str:
+    """The list's Status column: "Up 3 seconds", "Exited (0) 2 minutes ago", "Created"."""
+    state = container.state
+    if state.status in ("running", "paused"):
+        text = f"Up {human_duration(since(state.started_at))}"
+        return text + " (Paused)" if state.status == "paused" else text
+    if state.status == "restarting":
+        return f"Restarting ({state.exit_code}) {human_duration(since(state.finished_at))} ago"
+    if state.status == "removing":
+        return "Removal In Progress"
+    if state.status == "dead":
+        return "Dead"
+    if state.status == "exited":
+        return f"Exited ({state.exit_code}) {human_duration(since(state.finished_at))} ago"
+    return "Created"
+
+
+def _network_entries(container: Container) -> dict[str, Any]:
+    mode = container.host_config["NetworkMode"]
+    if mode not in ("none", "host"):
+        return {}
+    return {mode: {"IPAMConfig": None, "Links": None, "Aliases": None, "NetworkID": "",
+                   "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
+                   "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+                   "MacAddress": "", "DriverOpts": None}}
+
+
+def summary(container: Container, image_name: str) -> dict[str, Any]:
+    return {
+        "Id": container.id,
+        "Names": ["/" + container.name],
+        "Image": image_name,
+        "ImageID": container.image_id,
+        "Command": " ".join([container.path, *container.args]),
+        "Created": int(parse_rfc3339(container.created).timestamp()),
+        "Ports": [],
+        "Labels": container.config.get("Labels") or {},
+        "State": container.state.status,
+        "Status": status_text(container),
+        "HostConfig": {"NetworkMode": container.host_config["NetworkMode"]},
+        "NetworkSettings": {"Networks": _network_entries(container)},
+        "Mounts": [],
+    }
+
+
+def inspect(container: Container, *, files: ContainerFiles, graph_driver: dict[str, str],
+            sandbox_key: str) -> dict[str, Any]:
+    state = container.state
+    return {
+        "Id": container.id,
+        "Created": container.created,
+        "Path": container.path,
+        "Args": container.args,
+        "State": {
+            "Status": state.status,
+            "Running": state.status in ("running", "paused"),
+            "Paused": state.status == "paused",
+            "Restarting": state.status == "restarting",
+            "OOMKilled": state.oom_killed,
+            "Dead": state.dead,
+            "Pid": state.pid,
+            "ExitCode": state.exit_code,
+            "Error": state.error,
+            "StartedAt": state.started_at,
+            "FinishedAt": state.finished_at,
+        },
+        "Image": container.image_id,
+        "ResolvConfPath": files.resolv_conf,
+        "HostnamePath": files.hostname,
+        "HostsPath": files.hosts,
+        "LogPath": files.log,
+        "Name": "/" + container.name,
+        "RestartCount": container.restart_count,
+        "Driver": "overlay2",
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": None,
+        "HostConfig": container.host_config,
+        "GraphDriver": {"Name": "overlay2", "Data": graph_driver},
+        "Mounts": [],
+        "Config": container.config,
+        "NetworkSettings": {
+            "Bridge": "", "SandboxID": container.id if sandbox_key else "",
+            "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+            "Ports": {}, "SandboxKey": sandbox_key, "SecondaryIPAddresses": None,
+            "SecondaryIPv6Addresses": None, "EndpointID": "", "Gateway": "",
+            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "",
+            "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
+            "Networks": _network_entries(container),
+        },
+    }
