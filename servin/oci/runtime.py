@@ -1,8 +1,173 @@
-"""SCAFFOLD, replaced by the OCI work: the interface the engine relies on."""
+"""The container runtime of one servind: runc under conmon, state under the exec root.
+
+Layout below ``exec_root``:
+
+    runc/            runc's state root (--root), private to this daemon
+    conmon/<id>/     conmon.pid, init.pid
+    exits/<id>       the container's exit code, written by conmon
+    attach/<id>      conmon's link to the bundle (attach socket, ctl and winsz fifos)
+
+Every method works for containers created by an earlier servind process with
+the same exec root, which is how containers survive a daemon restart.
+"""
+
 from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import signal as signals
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
+
+import structlog
+
+from servin.errors import NotFound, SystemFailure
+from servin.oci.attach import AttachSocket, connect_in_dir
+from servin.oci.conmon import ConmonFiles, ConmonOptions, spawn_conmon
+from servin.oci.exits import ExitStatus, open_pidfd, read_exit_file, read_pid, wait_pidfd
+from servin.oci.runc import OCIRuntimeError, Runc
+
+log = structlog.get_logger("servin.oci")
+
+# conmon exits right after its container; longer means it is stuck.
+CONMON_EXIT_TIMEOUT = 10.0
+# Docker's exit code for a container whose monitor vanished without reporting.
+LOST_EXIT_CODE = 255
+
+
+def _executable(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise SystemFailure(f"{name} not found in PATH")
+    return path
 
 
 class Runtime:
     def __init__(self, exec_root: Path, runc: str = "runc", conmon: str = "conmon") -> None:
         self.exec_root = exec_root
+        self.runc = Runc(_executable(runc), exec_root / "runc")
+        self.conmon = _executable(conmon)
+
+    def _files(self, container_id: str) -> ConmonFiles:
+        return ConmonFiles(state_dir=self.exec_root / "conmon" / container_id,
+                           exit_dir=self.exec_root / "exits",
+                           socket_dir=self.exec_root / "attach",
+                           container_id=container_id)
+
+    async def create(self, container_id: str, bundle: Path, *, log_path: Path,
+                     terminal: bool = False, stdin: bool = False,
+                     leave_stdin_open: bool = False, log_size_max: int | None = None) -> int:
+        """Spawn conmon, which runs ``runc create``; the container is left ``created``.
+
+        Returns the container's init pid. Raises OCIRuntimeError carrying runc's
+        message when runc refuses the bundle (leaving no files behind).
+        """
+        files = self._files(container_id)
+        files.prepare()
+        opts = ConmonOptions(container_id=container_id, bundle=bundle.absolute(),
+                             log_path=log_path.absolute(), terminal=terminal, stdin=stdin,
+                             leave_stdin_open=leave_stdin_open, log_size_max=log_size_max)
+        try:
+            pid = await spawn_conmon(self.conmon, self.runc, files, opts)
+        except BaseException:
+            # runc removes what it made when create fails, but not when we are cancelled.
+            with contextlib.suppress(OCIRuntimeError):
+                await self.runc.delete(container_id, force=True)
+            await self._wait_conmon_gone(files)
+            files.remove_all()
+            raise
+        log.info("container_created", container_id=container_id, pid=pid)
+        return pid
+
+    async def start(self, container_id: str) -> None:
+        await self.runc.start(container_id)
+
+    async def state(self, container_id: str) -> dict[str, Any] | None:
+        """runc's state (``status``: created, running, paused, stopped), None if runc does not know it."""
+        return await self.runc.state(container_id)
+
+    async def kill(self, container_id: str, signal: int = signals.SIGKILL, *, all: bool = False) -> None:
+        await self.runc.kill(container_id, signal, all=all)
+
+    async def pause(self, container_id: str) -> None:
+        await self.runc.run("pause", container_id)
+
+    async def resume(self, container_id: str) -> None:
+        await self.runc.run("resume", container_id)
+
+    async def delete(self, container_id: str, *, force: bool = False) -> None:
+        """``runc delete``, then wait for conmon to finish and remove its files."""
+        await self.runc.delete(container_id, force=force)
+        files = self._files(container_id)
+        await self._wait_conmon_gone(files)
+        files.remove_all()
+        log.info("container_deleted", container_id=container_id)
+
+    def read_exit(self, container_id: str) -> ExitStatus | None:
+        return read_exit_file(self._files(container_id).exit_file)
+
+    async def wait_exit(self, container_id: str) -> ExitStatus:
+        """Wait until the container has exited (through conmon's exit), then its status."""
+        files = self._files(container_id)
+        status = read_exit_file(files.exit_file)
+        if status is not None:
+            return status
+        pidfd = self._conmon_pidfd(files)
+        if pidfd is not None:
+            await wait_pidfd(pidfd)
+        status = read_exit_file(files.exit_file)
+        if status is None:
+            log.warning("container_exit_lost", container_id=container_id)
+            status = ExitStatus(LOST_EXIT_CODE, datetime.now(timezone.utc))
+        return status
+
+    def conmon_alive(self, container_id: str) -> bool:
+        pidfd = self._conmon_pidfd(self._files(container_id))
+        if pidfd is None:
+            return False
+        os.close(pidfd)
+        return True
+
+    def _conmon_pidfd(self, files: ConmonFiles) -> int | None:
+        pid = read_pid(files.conmon_pidfile)
+        if pid is None:
+            return None
+        return open_pidfd(pid, cmdline_has=(self.conmon.encode(), files.container_id.encode()))
+
+    async def _wait_conmon_gone(self, files: ConmonFiles) -> None:
+        pidfd = self._conmon_pidfd(files)
+        if pidfd is None:
+            return
+        if not await wait_pidfd(pidfd, CONMON_EXIT_TIMEOUT):
+            pid = read_pid(files.conmon_pidfile)
+            log.warning("conmon_stuck_killed", container_id=files.container_id, pid=pid)
+            pidfd = self._conmon_pidfd(files)
+            if pidfd is not None:
+                signals.pidfd_send_signal(pidfd, signals.SIGKILL)
+                await wait_pidfd(pidfd)
+
+    async def attach(self, container_id: str) -> AttachSocket:
+        """Connect to the container's stdio through conmon; works from ``created`` on."""
+        link = self._files(container_id).bundle_link
+        try:
+            sock = await connect_in_dir(link, "attach")
+        except (FileNotFoundError, ConnectionRefusedError) as e:
+            raise NotFound(f"container {container_id} has no running monitor to attach to") from e
+        return AttachSocket(sock)
+
+    async def resize(self, container_id: str, height: int, width: int) -> None:
+        """Resize the container's terminal through conmon's control fifo."""
+        ctl = self._files(container_id).bundle_link / "ctl"
+        try:
+            fd = os.open(ctl, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as e:
+            if e.errno in (errno.ENOENT, errno.ENXIO):
+                raise NotFound(f"container {container_id} has no running monitor to resize") from e
+            raise
+        try:
+            os.write(fd, f"1 {height} {width}\n".encode())
+        finally:
+            os.close(fd)
