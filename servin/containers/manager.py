@@ -217,15 +217,13 @@ class ContainerManager:
                 container.id, bundle, log_path=Path(self._files(container.id).log),
                 terminal=container.tty, stdin=bool(container.config.get("OpenStdin")))
         except ServinError as exc:
-            await self._fail_start(container, exc)
-            raise
+            raise await self._fail_start(container, exc) from None
         await self._hand_over_attaches(container)
         try:
             await self._runtime.start(container.id)
         except ServinError as exc:
             await self._runtime.delete(container.id, force=True)
-            await self._fail_start(container, exc)
-            raise
+            raise await self._fail_start(container, exc) from None
         container.state.status = "running"
         container.state.pid = pid
         container.state.exit_code = 0
@@ -261,8 +259,12 @@ class ContainerManager:
             annotations={"io.servin.container.name": container.name},
         )
 
-    async def _fail_start(self, container: Container, exc: ServinError) -> None:
-        """Record why the start failed, as dockerd does, and leave nothing mounted."""
+    async def _fail_start(self, container: Container, exc: ServinError) -> ServinError:
+        """Record why the start failed, as dockerd does, and leave nothing mounted.
+
+        Returns the error for the client: a process that cannot be found or run is the
+        request's fault (400, exit code 127 or 126), anything else the engine's.
+        """
         container.state.error = exc.message
         container.state.exit_code = _exit_code_for(exc.message)
         await self._images.layers.unmount_rw_layer(container.id)
@@ -273,6 +275,9 @@ class ContainerManager:
                 future.cancel()
         self._events.publish("container", "die", container.id,
                              **self._attributes(container, exitCode=container.state.exit_code))
+        if container.state.exit_code in (126, 127):
+            return InvalidArgument(exc.message, **exc.details)
+        return exc
 
     async def _hand_over_attaches(self, container: Container) -> None:
         for future in self._pending_attach.pop(container.id, []):
@@ -384,6 +389,21 @@ class ContainerManager:
         except (asyncio.TimeoutError, ServinError):
             await self._kill_and_wait(container, monitor)
         self._events.publish("container", "stop", container.id, **self._attributes(container))
+
+    async def kill(self, ref: str, signal_text: str | None) -> None:
+        container = self.get(ref)
+        number = parse_signal(signal_text or "SIGKILL")
+        if container.state.status not in ("running", "paused"):
+            raise Conflict(f"Cannot kill container: {ref}: Container {container.id} is not running")
+        await self._runtime.kill(container.id, number)
+        self._events.publish("container", "kill", container.id,
+                             **self._attributes(container, signal=number))
+
+    async def resize(self, ref: str, height: int, width: int) -> None:
+        container = self.get(ref)
+        if container.state.status not in ("running", "paused"):
+            raise Conflict(f"Container {container.id} is not running")
+        await self._runtime.resize(container.id, height, width)
 
     async def _kill_and_wait(self, container: Container,
                              monitor: asyncio.Task[None] | None) -> None:

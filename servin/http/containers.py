@@ -54,6 +54,22 @@ async def stop(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+@routes.post("/containers/{id}/kill")
+async def kill(request: web.Request) -> web.Response:
+    await engine_of(request).containers.kill(request.match_info["id"],
+                                             request.query.get("signal"))
+    return web.Response(status=204)
+
+
+@routes.post("/containers/{id}/resize")
+async def resize(request: web.Request) -> web.Response:
+    height, width = query_int(request, "h", 0), query_int(request, "w", 0)
+    if height < 0 or width < 0 or height > 0xFFFF or width > 0xFFFF:
+        raise InvalidArgument("invalid terminal size: height and width must be 0 to 65535")
+    await engine_of(request).containers.resize(request.match_info["id"], height, width)
+    return web.Response(status=200)
+
+
 @routes.post("/containers/{id}/wait")
 async def wait(request: web.Request) -> web.StreamResponse:
     manager = engine_of(request).containers
@@ -125,7 +141,7 @@ class _OutputWriter:
         self._timestamps = timestamps
 
     async def entry(self, entry: LogEntry) -> None:
-        data = entry.data if entry.partial else entry.data + b"\n"
+        data = entry.data
         if self._timestamps:
             data = _rfc3339_nano(entry.time_ns).encode() + b" " + data
         await self.write(entry.stream, data)
