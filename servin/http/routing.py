@@ -43,7 +43,9 @@ class Routes:
 
     def install(self, app: web.Application) -> None:
         for method, path, handler in self._routes:
-            # GET routes would also answer HEAD by default; Docker routes HEAD explicitly.
-            kwargs = {"allow_head": False} if method == "GET" else {}
-            app.router.add_route(method, path, handler, **kwargs)
-            app.router.add_route(method, VERSION_PREFIX + path, handler, **kwargs)
+            for route_path in (path, VERSION_PREFIX + path):
+                if method == "GET":
+                    # add_get would also answer HEAD; Docker routes HEAD explicitly.
+                    app.router.add_get(route_path, handler, allow_head=False)
+                else:
+                    app.router.add_route(method, route_path, handler)

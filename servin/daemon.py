@@ -1,0 +1,136 @@
+"""servind: the daemon's life, from flags to a clean exit.
+
+Start-up order follows dockerd: configuration, PID file, listeners, engine,
+API. Shutdown runs it backwards on SIGTERM or SIGINT: stop accepting, shut the
+engine down, remove the sockets and the PID file. A daemon killed outright
+leaves a socket file and a PID file that the next start takes over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import structlog
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+from servin import API_VERSION, __version__, hostinfo
+from servin.config import ConfigError, DaemonConfig, load_config
+from servin.engine import Engine
+from servin.errors import ServinError
+from servin.http.app import make_app
+from servin.listeners import close_listeners, open_listeners
+from servin.logsetup import configure_logging
+
+log = structlog.get_logger("servin.daemon")
+
+# In-flight requests get this long to finish on shutdown; long streams (events, logs -f,
+# attach) are then cancelled, as dockerd drops them when it exits.
+SHUTDOWN_GRACE_SECONDS = 3.0
+
+
+class _AccessLogger(AbstractAccessLogger):
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        log.debug("request", method=request.method, path=request.path_qs,
+                  status=response.status, seconds=round(time, 4))
+
+    @property
+    def enabled(self) -> bool:
+        return True
+
+
+@contextlib.contextmanager
+def pidfile(path: Path) -> Iterator[None]:
+    """Hold the PID file for the daemon's life.
+
+    A lock on it, rather than the PID it names, tells whether a daemon still
+    runs: the kernel drops the lock when a daemon dies, even by kill -9, and a
+    recycled PID cannot keep a restart from happening.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            running = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            raise ConfigError(f"pid file found, ensure servind is not running or delete {path} "
+                              f"(held by process {running})") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        os.fsync(fd)
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)
+    finally:
+        os.close(fd)
+
+
+def notify_systemd(state: str) -> None:
+    """sd_notify(3): tell systemd we are ready or stopping (Type=notify units)."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return
+    if address.startswith("@"):
+        address = "\0" + address[1:]  # abstract namespace
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+        sock.connect(address)
+        sock.sendall(state.encode())
+
+
+async def serve(config: DaemonConfig) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+
+    async with contextlib.AsyncExitStack() as stack:
+        stack.enter_context(pidfile(config.pidfile))
+        listeners = open_listeners(config.hosts)
+        stack.callback(close_listeners, listeners)
+
+        engine = Engine(config)
+        await engine.start()
+        stack.push_async_callback(engine.shutdown)
+
+        runner = web.AppRunner(make_app(engine), handle_signals=False,
+                               access_log_class=_AccessLogger,
+                               shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
+        for listener in listeners:
+            await web.SockSite(runner, listener.sock).start()
+
+        runc, conmon = await asyncio.gather(hostinfo.binary_version("runc"),
+                                            hostinfo.binary_version("conmon"))
+        log.info("daemon_started", version=__version__, api_version=API_VERSION, pid=os.getpid(),
+                 hosts=[str(listener.host) for listener in listeners],
+                 data_root=str(config.data_root), exec_root=str(config.exec_root),
+                 engine_id=hostinfo.engine_id(config.data_root),
+                 runc=runc.version if runc else None, conmon=conmon.version if conmon else None,
+                 live_restore=config.live_restore)
+        notify_systemd("READY=1")
+        await stop.wait()
+        log.info("daemon_stopping")
+        notify_systemd("STOPPING=1")
+    log.info("daemon_stopped")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    try:
+        config = load_config(sys.argv[1:] if argv is None else argv)
+        configure_logging(config.log_level)
+        asyncio.run(serve(config))
+    except ConfigError as exc:
+        sys.exit(str(exc))
+    except (ServinError, OSError) as exc:
+        sys.exit(f"failed to start daemon: {exc}")
