@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from servin.http import containers, images, system
+from servin.http import containers, headers, images, system
 from servin.http.context import ENGINE_KEY
 from servin.http.middlewares import api_version_middleware, error_middleware
 
@@ -21,6 +21,7 @@ def make_app(engine: "Engine") -> web.Application:
     app = web.Application(middlewares=[error_middleware, api_version_middleware],
                           client_max_size=CLIENT_MAX_SIZE)
     app[ENGINE_KEY] = engine
+    headers.install(app)
     for group in (system.routes, images.routes, containers.routes):
         group.install(app)
     return app
