@@ -1,0 +1,120 @@
+import asyncio
+from datetime import datetime, timezone
+from pathlib import Path
+
+from servin.oci.logfile import LogEntry, parse_line, parse_timestamp_ns, read_log
+
+
+def line(second: int, stream: str, tag: str, text: str) -> str:
+    return f"2024-05-06T07:08:{second:02d}.123456789+02:00 {stream} {tag} {text}\n"
+
+
+def collect(path: Path, **kwargs) -> list[LogEntry]:
+    async def run():
+        return [e async for e in read_log(path, **kwargs)]
+    return asyncio.run(run())
+
+
+def test_timestamp_with_offset_and_nanoseconds():
+    base = int(datetime(2024, 5, 6, 5, 8, 9, tzinfo=timezone.utc).timestamp()) * 10**9
+    assert parse_timestamp_ns("2024-05-06T07:08:09.123456789+02:00") == base + 123456789
+    assert parse_timestamp_ns("2024-05-06T05:08:09.5Z") == base + 500000000
+    assert parse_timestamp_ns("2024-05-06T05:08:09Z") == base
+
+
+def test_parse_full_partial_and_empty_lines():
+    full = parse_line(b"2024-05-06T05:08:09.000000001Z stdout F hello world")
+    assert (full.stream, full.data, full.partial) == ("stdout", b"hello world\n", False)
+    part = parse_line(b"2024-05-06T05:08:09.000000001Z stderr P abc")
+    assert (part.stream, part.data, part.partial) == ("stderr", b"abc", True)
+    assert parse_line(b"2024-05-06T05:08:09.000000001Z stdout F ").data == b"\n"
+    assert parse_line(b"garbage") is None
+
+
+def test_read_all_and_tail(tmp_path):
+    log = tmp_path / "log"
+    log.write_text("".join(line(i, "stdout" if i % 2 else "stderr", "F", f"l{i}") for i in range(10)))
+    entries = collect(log)
+    assert [e.data for e in entries] == [f"l{i}\n".encode() for i in range(10)]
+    assert entries[1].stream == "stdout" and entries[0].stream == "stderr"
+    assert [e.data for e in collect(log, tail=3)] == [b"l7\n", b"l8\n", b"l9\n"]
+    assert collect(log, tail=0) == []
+    assert len(collect(log, tail=100)) == 10
+
+
+def test_tail_crosses_read_blocks(tmp_path):
+    log = tmp_path / "log"
+    text = "x" * 5000
+    log.write_text("".join(line(i % 60, "stdout", "F", f"{i}{text}") for i in range(100)))
+    entries = collect(log, tail=30)
+    assert len(entries) == 30
+    assert entries[0].data.startswith(b"70x")
+
+
+def test_since_and_until(tmp_path):
+    log = tmp_path / "log"
+    log.write_text("".join(line(i, "stdout", "F", f"l{i}") for i in range(10)))
+    second = parse_timestamp_ns("2024-05-06T07:08:00.123456789+02:00")
+    got = collect(log, since_ns=second + 3 * 10**9, until_ns=second + 5 * 10**9)
+    assert [e.data for e in got] == [b"l3\n", b"l4\n", b"l5\n"]
+
+
+def test_missing_file_is_empty(tmp_path):
+    assert collect(tmp_path / "nope") == []
+
+
+def test_follow_sees_appends_and_ends_when_stopped(tmp_path):
+    log = tmp_path / "log"
+    log.write_text(line(1, "stdout", "F", "first"))
+
+    async def run():
+        stop = asyncio.Event()
+        got: list[bytes] = []
+
+        async def consume():
+            async for entry in read_log(log, follow=True, stop=stop):
+                got.append(entry.data)
+
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(0.1)
+        assert got == [b"first\n"]
+        with log.open("a") as f:
+            f.write(line(2, "stdout", "P", "sec"))
+            f.flush()
+            await asyncio.sleep(0.1)
+            f.write(line(2, "stdout", "F", "ond"))
+        await asyncio.sleep(0.1)
+        assert got == [b"first\n", b"sec", b"ond\n"]
+        # Written just before stop: still delivered, then the stream ends.
+        with log.open("a") as f:
+            f.write(line(3, "stderr", "F", "last"))
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        return got
+
+    assert asyncio.run(run())[-1] == b"last\n"
+
+
+def test_follow_survives_rotation(tmp_path):
+    log = tmp_path / "log"
+    log.write_text(line(1, "stdout", "F", "old"))
+
+    async def run():
+        stop = asyncio.Event()
+        got: list[bytes] = []
+
+        async def consume():
+            async for entry in read_log(log, follow=True, stop=stop):
+                got.append(entry.data)
+
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(0.1)
+        # conmon rotates by writing a new file and renaming it over the log.
+        (tmp_path / "log.tmp").write_text(line(2, "stdout", "F", "new"))
+        (tmp_path / "log.tmp").rename(log)
+        await asyncio.sleep(0.2)
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        return got
+
+    assert asyncio.run(run()) == [b"old\n", b"new\n"]
