@@ -32,7 +32,9 @@ async def ping(request: web.Request) -> web.Response:
 
 @routes.head("/_ping")
 async def ping_head(request: web.Request) -> web.Response:
-    return web.Response(content_type="text/plain", charset="utf-8", headers=PING_HEADERS)
+    # aiohttp leaves Content-Length out of bodiless HEAD answers unless told; dockerd sends 0.
+    return web.Response(content_type="text/plain", charset="utf-8",
+                        headers={**PING_HEADERS, "Content-Length": "0"})
 
 
 @routes.get("/version")
