@@ -1,0 +1,224 @@
+"""Real containers through Runtime: runc under conmon, from busybox bundles."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import pytest
+
+from servin.errors import NotFound
+from servin.oci.logfile import read_log
+from servin.oci.runc import OCIRuntimeError
+from servin.oci.runtime import Runtime
+
+TIMEOUT = 20
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, TIMEOUT))
+
+
+async def read_all(attach) -> list[tuple[str, bytes]]:
+    chunks = []
+    while (chunk := await attach.read()) is not None:
+        chunks.append(chunk)
+    return chunks
+
+
+def joined(chunks, stream: str) -> bytes:
+    return b"".join(data for name, data in chunks if name == stream)
+
+
+async def log_entries(path):
+    return [(e.stream, e.data) async for e in read_log(path)]
+
+
+def test_output_goes_to_log_and_exit_code_is_read_back(env):
+    async def scenario():
+        rt = env.runtime()
+        bundle = env.bundle("logs", ["sh", "-c", "echo out; echo err >&2; exit 7"])
+        pid = await env.create(rt, "logs", bundle)
+        assert pid > 0
+        assert (await rt.state("logs"))["status"] == "created"
+        assert rt.read_exit("logs") is None
+        await rt.start("logs")
+        status = await rt.wait_exit("logs")
+        assert status.exit_code == 7
+        assert rt.read_exit("logs") == status
+        assert await log_entries(bundle / "container.log") == [("stdout", b"out\n"),
+                                                              ("stderr", b"err\n")]
+        assert (await rt.state("logs"))["status"] == "stopped"
+        await rt.delete("logs")
+        assert await rt.state("logs") is None
+        assert rt.read_exit("logs") is None
+        assert not (rt.exec_root / "attach" / "logs").exists()
+        assert not (rt.exec_root / "conmon" / "logs").exists()
+        assert sorted(p.name for p in bundle.iterdir()) == ["config.json", "container.log", "rootfs"]
+    run(scenario())
+
+
+def test_attach_between_create_and_start_gets_first_line(env):
+    async def scenario():
+        rt = env.runtime()
+        bundle = env.bundle("early", ["sh", "-c", "echo first; echo oops >&2; echo last"])
+        await env.create(rt, "early", bundle)
+        async with await rt.attach("early") as attach:
+            await rt.start("early")
+            chunks = await read_all(attach)
+        assert joined(chunks, "stdout") == b"first\nlast\n"
+        assert joined(chunks, "stderr") == b"oops\n"
+        assert (await rt.wait_exit("early")).exit_code == 0
+    run(scenario())
+
+
+def test_attach_works_with_a_bundle_path_longer_than_a_socket_address(env):
+    async def scenario():
+        rt = env.runtime()
+        deep = env.root / ("d" * 60) / ("e" * 60)
+        bundle = env.bundle("deep", ["echo", "deep"], where=deep)
+        assert len(str(bundle / "attach")) > 108
+        await env.create(rt, "deep", bundle)
+        async with await rt.attach("deep") as attach:
+            await rt.start("deep")
+            assert joined(await read_all(attach), "stdout") == b"deep\n"
+    run(scenario())
+
+
+def test_stdin_reaches_the_container_and_closing_it_ends_cat(env):
+    async def scenario():
+        rt = env.runtime()
+        bundle = env.bundle("stdin", ["sh", "-c", "cat; echo done"])
+        await env.create(rt, "stdin", bundle, stdin=True)
+        async with await rt.attach("stdin") as attach:
+            await rt.start("stdin")
+            await attach.write(b"hello\n" + b"x" * 20000 + b"\n")
+            await attach.close_stdin()
+            chunks = await read_all(attach)
+        assert joined(chunks, "stdout") == b"hello\n" + b"x" * 20000 + b"\ndone\n"
+        assert (await rt.wait_exit("stdin")).exit_code == 0
+    run(scenario())
+
+
+def test_terminal_mode_and_resize(env):
+    async def scenario():
+        rt = env.runtime()
+        bundle = env.bundle("tty", ["sh", "-c", "tty; stty size"], terminal=True)
+        await env.create(rt, "tty", bundle, terminal=True)
+        async with await rt.attach("tty") as attach:
+            await rt.resize("tty", 33, 111)
+            await rt.start("tty")
+            chunks = await read_all(attach)
+        output = joined(chunks, "stdout")
+        assert b"/dev/pts/0\r\n" in output
+        assert b"33 111\r\n" in output
+        assert joined(chunks, "stderr") == b""
+        assert (await rt.wait_exit("tty")).exit_code == 0
+    run(scenario())
+
+
+def test_runc_errors_come_back_with_runcs_message_and_leave_nothing(env):
+    async def scenario():
+        rt = env.runtime()
+        cases = {"nf": (["nosuchcmd"], 'exec: "nosuchcmd": executable file not found in $PATH'),
+                 "perm": (["/etc/passwd"], 'exec: "/etc/passwd": permission denied')}
+        for container_id, (args, expected) in cases.items():
+            bundle = env.bundle(container_id, args)
+            with pytest.raises(OCIRuntimeError) as err:
+                await env.create(rt, container_id, bundle)
+            assert expected in err.value.runtime_message
+            assert err.value.message == f"OCI runtime create failed: {err.value.runtime_message}: unknown"
+            assert await rt.state(container_id) is None
+            assert not (rt.exec_root / "conmon" / container_id).exists()
+            assert not (rt.exec_root / "attach" / container_id).exists()
+            assert sorted(p.name for p in bundle.iterdir()) == ["config.json", "container.log", "rootfs"]
+    run(scenario())
+
+
+def test_user_and_rlimit_reach_the_process(env):
+    async def scenario():
+        rt = env.runtime()
+        bundle = env.bundle("user", ["sh", "-c", "id; ulimit -n; hostname"], user="daemon")
+        await env.create(rt, "user", bundle)
+        async with await rt.attach("user") as attach:
+            await rt.start("user")
+            out = joined(await read_all(attach), "stdout").decode().splitlines()
+        assert out[0] == "uid=1(daemon) gid=1(daemon)"
+        assert int(out[1]) <= 1048576
+        assert out[2] == "user"
+    run(scenario())
+
+
+def test_kill_then_delete(env):
+    async def scenario():
+        rt = env.runtime()
+        bundle = env.bundle("kill", ["sleep", "1000"])
+        pid = await env.create(rt, "kill", bundle)
+        await rt.start("kill")
+        state = await rt.state("kill")
+        assert (state["status"], state["pid"]) == ("running", pid)
+        with pytest.raises(OCIRuntimeError, match="not stopped"):
+            await rt.delete("kill")
+        await rt.kill("kill", signal.SIGKILL)
+        assert (await rt.wait_exit("kill")).exit_code == 128 + signal.SIGKILL
+        await rt.delete("kill")
+        assert await rt.state("kill") is None
+        with pytest.raises(NotFound):
+            await rt.attach("kill")
+    run(scenario())
+
+
+def test_force_delete_of_a_created_container(env):
+    async def scenario():
+        rt = env.runtime()
+        await env.create(rt, "never", env.bundle("never", ["echo", "never"]))
+        assert rt.conmon_alive("never")
+        await rt.delete("never", force=True)
+        assert await rt.state("never") is None
+        assert not rt.conmon_alive("never")
+        assert not (rt.exec_root / "conmon" / "never").exists()
+        assert rt.read_exit("never") is None
+    run(scenario())
+
+
+def test_container_outlives_its_runtime_object_and_is_found_again(env):
+    async def first_daemon():
+        rt = env.runtime()
+        bundle = env.bundle("live", ["sh", "-c", "echo before; read line; echo got $line; exit 3"])
+        await env.create(rt, "live", bundle, stdin=True, leave_stdin_open=True)
+        await rt.start("live")
+        return bundle
+
+    bundle = run(first_daemon())
+
+    async def second_daemon():
+        rt = env.runtime()
+        assert (await rt.state("live"))["status"] == "running"
+        assert rt.read_exit("live") is None
+        waiter = asyncio.create_task(rt.wait_exit("live"))
+        async with await rt.attach("live") as attach:
+            await attach.write(b"again\n")
+            chunks = await read_all(attach)
+        assert joined(chunks, "stdout") == b"got again\n"
+        status = await waiter
+        assert status.exit_code == 3
+        assert await log_entries(bundle / "container.log") == [("stdout", b"before\n"),
+                                                              ("stdout", b"got again\n")]
+        await rt.delete("live")
+    run(second_daemon())
+
+
+def test_two_exec_roots_do_not_see_each_others_containers(env):
+    async def scenario():
+        one, two = env.runtime("exec-one"), env.runtime("exec-two")
+        await env.create(one, "same", env.bundle("same", ["sleep", "1000"], cgroup="one"))
+        assert await two.state("same") is None
+        await env.create(two, "same", env.bundle("same", ["sleep", "1000"], cgroup="two"))
+        await one.start("same")
+        assert (await one.state("same"))["status"] == "running"
+        assert (await two.state("same"))["status"] == "created"
+        await one.delete("same", force=True)
+        assert await one.state("same") is None
+        assert (await two.state("same"))["status"] == "created"
+        await two.delete("same", force=True)
+    run(scenario())
