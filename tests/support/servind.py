@@ -124,7 +124,7 @@ class Servind:
                     answer += chunk
         except OSError:
             return False
-        return answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"\r\n\r\nOK")
+        return answer.startswith(b"HTTP/1.") and answer[9:12] == b"200" and answer.endswith(b"OK")
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> int:
         """SIGTERM, and wait for the exit; returns the exit status."""
