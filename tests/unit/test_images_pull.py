@@ -65,6 +65,9 @@ def test_pull_through_mirror_stores_image_and_progress(tmp_path, registry, test_
     assert statuses[-2:] == [f"Digest: {test_images.digests['alpine']}",
                              "Status: Downloaded newer image for alpine:latest"]
     assert manager.count() == 1
+    event = manager.events.history()[-1]
+    assert (event.type, event.action, event.actor_id) == ("image", "pull", "alpine:latest")
+    assert event.attributes == {"name": "alpine"}
     # The same pull again is up to date; a fresh manager reads the state from disk.
     again, recorder = asyncio.run(pulled(make_manager(tmp_path, registry), "alpine:latest"))
     assert again.id == image.id
