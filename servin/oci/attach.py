@@ -45,19 +45,34 @@ async def connect_in_dir(directory: Path, name: str) -> socket.socket:
 
 
 class AttachSocket:
-    """One attached client: read output packets, write stdin, close stdin, close."""
+    """One attached client: read output packets, write stdin, close stdin, close.
+
+    ``close()`` may be called while another task waits in ``read()``; that read
+    then returns None.
+    """
 
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
         self._loop = asyncio.get_running_loop()
+        self._reading: asyncio.Task | None = None
+        self._closed = False
 
     async def read(self) -> tuple[str, bytes] | None:
         """Next output chunk as ("stdout"|"stderr", data); None once the container's output ended."""
+        if self._closed:
+            return None
+        self._reading = asyncio.ensure_future(self._loop.sock_recv(self._sock, RECV_SIZE))
         try:
-            packet = await self._loop.sock_recv(self._sock, RECV_SIZE)
-        except OSError as e:  # reset by conmon, or closed by us
+            packet = await self._reading
+        except asyncio.CancelledError:
+            if self._closed:
+                return None
+            raise
+        except OSError as e:  # reset by conmon
             log.debug("attach_read_ended", error=str(e))
             return None
+        finally:
+            self._reading = None
         if not packet:
             return None
         return STREAMS.get(packet[0], "stdout"), packet[1:]
@@ -73,7 +88,16 @@ class AttachSocket:
             log.debug("attach_shutdown_failed", error=str(e))
 
     def close(self) -> None:
-        self._sock.close()
+        if self._closed:
+            return
+        self._closed = True
+        if self._reading is not None:
+            self._reading.cancel()
+            # Closing only after the cancelled read has unregistered the descriptor,
+            # which it does in a callback already queued.
+            self._loop.call_soon(self._sock.close)
+        else:
+            self._sock.close()
 
     async def __aenter__(self) -> AttachSocket:
         return self

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -18,7 +19,7 @@ def is_cgroup_v2(root: Path = CGROUP_ROOT) -> bool:
 
 
 def remove_cgroup(path: str, root: Path = CGROUP_ROOT) -> None:
-    """rmdir the cgroup ``path`` (e.g. ``/servin``) in every hierarchy; it must be empty.
+    """rmdir the cgroup ``path`` (e.g. ``/servin``) in every hierarchy, if it is empty.
 
     runc deletes a container's own cgroup but leaves the parent it created.
     """
@@ -30,4 +31,7 @@ def remove_cgroup(path: str, root: Path = CGROUP_ROOT) -> None:
         except FileNotFoundError:
             continue
         except OSError as e:
+            if e.errno == errno.EBUSY:  # live containers still use it
+                log.debug("cgroup_in_use", path=str(candidate))
+                continue
             log.warning("cgroup_remove_failed", path=str(candidate), error=str(e))

@@ -222,3 +222,20 @@ def test_two_exec_roots_do_not_see_each_others_containers(env):
         assert (await two.state("same"))["status"] == "created"
         await two.delete("same", force=True)
     run(scenario())
+
+
+def test_closing_an_attach_ends_a_pending_read(env):
+    async def scenario():
+        rt = env.runtime()
+        await env.create(rt, "quiet", env.bundle("quiet", ["sleep", "1000"]))
+        await rt.start("quiet")
+        attach = await rt.attach("quiet")
+        reader = asyncio.create_task(attach.read())
+        await asyncio.sleep(0.1)
+        attach.close()
+        assert await asyncio.wait_for(reader, 5) is None
+        assert await attach.read() is None
+        # The container does not notice a client going away.
+        assert (await rt.state("quiet"))["status"] == "running"
+        await rt.delete("quiet", force=True)
+    run(scenario())
