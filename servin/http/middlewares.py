@@ -13,7 +13,8 @@ from servin.http.routing import Handler
 
 log = structlog.get_logger("servin.http")
 
-API_VERSION_KEY = "servin.api_version"
+# The API version a request asked for (its /v1.xx prefix), or the current one.
+API_VERSION_KEY = web.RequestKey("servin.api_version", str)
 
 
 def _version_tuple(text: str) -> tuple[int, int]:
@@ -30,6 +31,11 @@ def error_response(status: int, message: str, code: str, details: dict | None = 
                         content_type="application/json")
 
 
+class _BadVersion(ServinError):
+    status = 400
+    code = "INVALID_API_VERSION"
+
+
 @web.middleware
 async def api_version_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     requested = request.match_info.get("api_version")
@@ -44,11 +50,6 @@ async def api_version_middleware(request: web.Request, handler: Handler) -> web.
                               f"newer version")
     request[API_VERSION_KEY] = requested or API_VERSION
     return await handler(request)
-
-
-class _BadVersion(ServinError):
-    status = 400
-    code = "INVALID_API_VERSION"
 
 
 _HTTP_CODES = {400: "INVALID_ARGUMENT", 401: "UNAUTHORIZED", 403: "FORBIDDEN",
