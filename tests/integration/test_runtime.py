@@ -239,3 +239,21 @@ def test_closing_an_attach_ends_a_pending_read(env):
         assert (await rt.state("quiet"))["status"] == "running"
         await rt.delete("quiet", force=True)
     run(scenario())
+
+
+def test_concurrent_containers(env):
+    async def one(rt, n: int) -> bytes:
+        container_id = f"many{n}"
+        await env.create(rt, container_id, env.bundle(container_id, ["echo", f"n{n}"]))
+        async with await rt.attach(container_id) as attach:
+            await rt.start(container_id)
+            out = joined(await read_all(attach), "stdout")
+        assert (await rt.wait_exit(container_id)).exit_code == 0
+        await rt.delete(container_id)
+        return out
+
+    async def scenario():
+        rt = env.runtime()
+        return await asyncio.gather(*(one(rt, n) for n in range(6)))
+
+    assert run(scenario()) == [f"n{n}\n".encode() for n in range(6)]
