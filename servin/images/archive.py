@@ -252,6 +252,8 @@ class _Unpacker:
         return target
 
     def _apply_metadata(self, member: tarfile.TarInfo, path: str) -> None:
+        if member.islnk():
+            return  # a hard link shares its target's inode, metadata included
         os.chown(path, member.uid, member.gid, follow_symlinks=False)
         if not member.issym():
             os.chmod(path, member.mode & 0o7777)  # after chown, which clears set-id bits
@@ -262,5 +264,5 @@ class _Unpacker:
         mtime_ns = int(member.mtime * 1_000_000_000)
         if member.isdir():
             self.dir_times.append((path, mtime_ns))
-        elif not member.islnk():
+        else:
             os.utime(path, ns=(mtime_ns, mtime_ns), follow_symlinks=False)
