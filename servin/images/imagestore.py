@@ -8,6 +8,7 @@ image ids, as Docker's file of the same name does.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from datetime import datetime
@@ -76,6 +77,7 @@ class ImageStore:
         self.content = content
         self._images: dict[str, Image] = {}
         self._refs: dict[str, str] = {}   # familiar reference -> image id
+        self._refs_lock = asyncio.Lock()
 
     def load(self) -> None:
         self.db.mkdir(parents=True, exist_ok=True)
@@ -103,12 +105,11 @@ class ImageStore:
             image = self._images[image_id]
             (image.repo_digests if "@" in ref else image.repo_tags).append(ref)
 
-    def _save_refs(self) -> None:
+    def _repositories(self) -> dict:
         repositories: dict[str, dict[str, str]] = {}
         for ref, image_id in sorted(self._refs.items()):
-            parsed = parse_reference(ref)
-            repositories.setdefault(parsed.familiar_name, {})[ref] = image_id
-        atomic_write_json(self.repositories_path, {"Repositories": repositories})
+            repositories.setdefault(parse_reference(ref).familiar_name, {})[ref] = image_id
+        return {"Repositories": repositories}
 
     def __len__(self) -> int:
         return len(self._images)
@@ -119,24 +120,27 @@ class ImageStore:
     def get(self, image_id: str) -> Image | None:
         return self._images.get(image_id)
 
-    def add(self, image: Image) -> Image:
+    async def add(self, image: Image) -> Image:
         """Record an image whose config is in the content store and layers in place."""
         existing = self._images.get(image.id)
         if existing is not None:
             return existing
         record = ImageRecord(image.id, image.chain_id, image.size, image.last_tag_time)
-        atomic_write_json(self.db / f"{digest_hex(image.id)}.json", cattrs.unstructure(record))
-        self._images[image.id] = image
-        return image
+        await asyncio.to_thread(atomic_write_json, self.db / f"{digest_hex(image.id)}.json",
+                                cattrs.unstructure(record))
+        return self._images.setdefault(image.id, image)
 
-    def reference(self, ref: Reference, image_id: str) -> bool:
+    async def reference(self, ref: Reference, image_id: str) -> bool:
         """Point a tag or digest reference at an image; True if it changed."""
         key = ref.familiar()
-        if self._refs.get(key) == image_id:
-            return False
-        self._refs[key] = image_id
-        self._save_refs()
-        self._index_refs()
+        async with self._refs_lock:
+            if self._refs.get(key) == image_id:
+                return False
+            self._refs[key] = image_id
+            self._index_refs()
+            # The snapshot is taken under the lock, so writes land in order.
+            await asyncio.to_thread(atomic_write_json, self.repositories_path,
+                                    self._repositories())
         return True
 
     def lookup(self, ref: Reference) -> Image | None:

@@ -97,9 +97,9 @@ class Puller:
         except (KeyError, TypeError, ValueError) as exc:
             raise SystemFailure(f"invalid manifest for {self.ref.familiar()}: {exc!r}") from None
         if self.ref.tag is not None and self.ref.digest is None:
-            updated |= self.images.reference(self.ref, image.id)
+            updated |= await self.images.reference(self.ref, image.id)
         digest_ref = attrs.evolve(self.ref, tag=None, digest=manifest_digest)
-        updated |= self.images.reference(digest_ref, image.id)
+        updated |= await self.images.reference(digest_ref, image.id)
         await self.progress.send(ProgressMessage(f"Digest: {manifest_digest}"))
         return PullResult(image, manifest_digest, updated)
 
@@ -143,7 +143,7 @@ class Puller:
         await self._pull_layers(descriptors, diff_ids, chains)
         top = chains[-1] if chains else None
         image = Image(config_digest, config, top, self.layers.size(top))
-        return await asyncio.to_thread(self.images.add, image)
+        return await self.images.add(image)
 
     async def _pull_layers(self, descriptors: list[dict], diff_ids: list[str],
                            chains: list[str]) -> None:
