@@ -135,7 +135,8 @@ class Runtime:
         pid = read_pid(files.conmon_pidfile)
         if pid is None:
             return None
-        return open_pidfd(pid, cmdline_has=(self.conmon.encode(), files.container_id.encode()))
+        # The exit dir is unique to this exec root: a reused pid will not match.
+        return open_pidfd(pid, cmdline_has=(files.container_id.encode(), str(files.exit_dir).encode()))
 
     async def _wait_conmon_gone(self, files: ConmonFiles) -> None:
         pidfd = self._conmon_pidfd(files)
