@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import stat
 import subprocess
@@ -147,3 +148,26 @@ def test_socket_activation_through_fd(make_servind):
     assert daemon.stop() == 0
     assert daemon.socket_path.exists()  # the socket belongs to the activator, as to systemd
     assert not daemon.pidfile.exists()
+
+
+def test_systemd_is_notified_of_ready_and_stopping(tmp_path):
+    notify_path = tmp_path / "notify"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
+        notify.bind(str(notify_path))
+        notify.settimeout(30)
+        daemon = subprocess.Popen(
+            [str(SERVIND), "-H", f"unix://{tmp_path}/servind.sock",
+             "--data-root", str(tmp_path / "data"), "--exec-root", str(tmp_path / "exec"),
+             "--pidfile", str(tmp_path / "servind.pid")],
+            env={**os.environ, "NOTIFY_SOCKET": str(notify_path)},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            assert notify.recv(4096) == b"READY=1"
+            assert (tmp_path / "servind.sock").exists()  # ready means the API is served
+            daemon.terminate()
+            assert notify.recv(4096) == b"STOPPING=1"
+            assert daemon.wait(30) == 0
+        finally:
+            if daemon.poll() is None:
+                daemon.kill()
+                daemon.wait()
