@@ -33,6 +33,7 @@ from servin.containers.record import (RECORD_FILE, Container, load_record, rfc33
 from servin.errors import Conflict, InvalidArgument, NotFound, NotModified, ServinError
 from servin.events import EventBus
 from servin.images.manager import ImageManager
+from servin.oci.cgroups import is_cgroup_v2, remove_cgroup
 from servin.oci.logfile import LogEntry, read_log
 from servin.oci.runtime import AttachSocket, ExitStatus, Runtime
 from servin.oci.spec import NamespaceMode, SpecParams, build_spec, cgroups_path
@@ -200,7 +201,16 @@ class ContainerManager:
                 raise NotModified("container already started")
             if status in ("removing", "dead"):
                 raise Conflict(f"cannot start container {container.id}: it is {status}")
-            await self._start_locked(container)
+            try:
+                await self._start_locked(container)
+                return
+            except ServinError as exc:
+                error = exc
+        # As dockerd, a container that was to be removed at exit is removed when it
+        # cannot start, so a client's wait(removed) returns.
+        if container.host_config.get("AutoRemove"):
+            await self.remove(container.id, force=True)
+        raise error
 
     async def _start_locked(self, container: Container) -> None:
         layers = self._images.layers
@@ -215,10 +225,13 @@ class ContainerManager:
             # until `runc start`, so attaches made before start miss no output.
             pid = await self._runtime.create(
                 container.id, bundle, log_path=Path(self._files(container.id).log),
-                terminal=container.tty, stdin=bool(container.config.get("OpenStdin")))
+                terminal=container.tty, stdin=bool(container.config.get("OpenStdin")),
+                # Without StdinOnce the container's stdin outlives its first attach.
+                leave_stdin_open=not container.config.get("StdinOnce"))
         except ServinError as exc:
             raise await self._fail_start(container, exc) from None
         await self._hand_over_attaches(container)
+        started_at = rfc3339_nano()
         try:
             await self._runtime.start(container.id)
         except ServinError as exc:
@@ -228,7 +241,7 @@ class ContainerManager:
         container.state.pid = pid
         container.state.exit_code = 0
         container.state.error = ""
-        container.state.started_at = rfc3339_nano()
+        container.state.started_at = started_at
         await self._persist(container)
         self._stopped[container.id] = asyncio.Event()
         self._monitors[container.id] = asyncio.create_task(self._monitor(container))
@@ -251,6 +264,7 @@ class ContainerManager:
             domainname=config.get("Domainname") or "",
             network=network,
             uts=NamespaceMode.host() if network.is_host else NamespaceMode.private(),
+            cgroupns=is_cgroup_v2(),
             etc_files={target: Path(path) for target, path in (
                 ("/etc/hostname", self._files(container.id).hostname),
                 ("/etc/hosts", self._files(container.id).hosts),
@@ -309,7 +323,9 @@ class ContainerManager:
         container.state.status = "exited"
         container.state.pid = 0
         container.state.exit_code = status.exit_code
-        container.state.finished_at = rfc3339_nano(status.finished_at)
+        # The exit file's mtime comes from the kernel's coarse clock: never before the start.
+        container.state.finished_at = max(rfc3339_nano(status.finished_at),
+                                          container.state.started_at)
         await self._persist(container)
         self._events.publish("container", "die", container.id,
                              **self._attributes(container, exitCode=status.exit_code))
@@ -355,7 +371,7 @@ class ContainerManager:
             await self._kill_and_wait(container, monitor)
         async with self._lock(container.id):
             if container.id not in self._containers:
-                raise NotFound(f"No such container: {ref}")
+                return  # auto-removed as it exited: gone, as asked
             if container.state.status == "removing":
                 raise Conflict(f"removal of container {container.id} is already in progress")
             container.state.status = "removing"
@@ -432,7 +448,8 @@ class ContainerManager:
             try:
                 return await future
             except asyncio.CancelledError:
-                if not future.cancelled():
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
                     raise  # our caller went away
                 return None  # the start failed: nothing will come
             finally:
@@ -533,6 +550,8 @@ class ContainerManager:
             task.cancel()
         await asyncio.gather(*self._monitors.values(), return_exceptions=True)
         self._monitors.clear()
+        # runc leaves the parent cgroup behind; it goes once no container uses it.
+        await asyncio.to_thread(remove_cgroup, "/" + CGROUP_PARENT)
 
 
 def parse_signal(text: str | int) -> int:

@@ -70,7 +70,7 @@ def test_none_and_host_network_modes(containers, alpine):
 
 
 def test_logs_stdout_stderr_tail_and_timestamps(containers, alpine, docker_client):
-    container = containers.run(alpine, ["sh", "-c", "echo one; echo two >&2; echo three"],
+    container = containers.run(alpine, ["sh", "-c", "echo one; sleep 0.1; echo two >&2; sleep 0.1; echo three"],
                                detach=True)
     container.wait()
     assert container.logs(stdout=True, stderr=False) == b"one\nthree\n"
@@ -250,3 +250,24 @@ def test_stop_sends_the_stop_signal_then_kills(containers, alpine):
     deaf.stop(timeout=1)
     deaf.reload()
     assert deaf.attrs["State"]["ExitCode"] == 137
+
+
+def test_kill_with_a_named_signal_and_conflict_when_stopped(containers, alpine):
+    container = containers.run(alpine, ["sh", "-c", "trap 'exit 9' USR1; while :; do sleep 0.1; done"],
+                               detach=True)
+    time.sleep(0.5)
+    container.kill(signal="USR1")
+    assert container.wait()["StatusCode"] == 9
+    with pytest.raises(docker.errors.APIError) as err:
+        container.kill()
+    assert err.value.status_code == 409 and "is not running" in err.value.explanation
+    with pytest.raises(docker.errors.APIError) as err:
+        containers.run(alpine, ["sleep", "30"], detach=True).kill(signal="SIGNOPE")
+    assert err.value.status_code == 400 and "Invalid signal: SIGNOPE" in err.value.explanation
+
+
+def test_resize_changes_the_tty_size(containers, alpine, docker_client):
+    container = containers.run(alpine, ["sh", "-c", "sleep 1; stty size"], tty=True, detach=True)
+    docker_client.api.resize(container.id, height=33, width=101)
+    container.wait()
+    assert container.logs().strip() == b"33 101"
