@@ -42,10 +42,6 @@ class _AccessLogger(AbstractAccessLogger):
         log.debug("request", method=request.method, path=request.path_qs,
                   status=response.status, seconds=round(time, 4))
 
-    @property
-    def enabled(self) -> bool:
-        return True
-
 
 @contextlib.contextmanager
 def pidfile(path: Path) -> Iterator[None]:

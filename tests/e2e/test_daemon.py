@@ -54,6 +54,7 @@ def test_unknown_config_key_stops_start_up(tmp_path):
     (["--log-level", "loud"], "unable to parse logging level: loud"),
     (["--registry-mirror", "ftp://mirror"], 'invalid mirror: unsupported scheme "ftp"'),
     (["--config-file", "/nonexistent/daemon.json"], "no such file or directory"),
+    (["-H", "fd://"], "no sockets found via socket activation"),
 ])
 def test_invalid_values_stop_start_up(tmp_path, args, message):
     result = run_servind(*args, tmp_path=tmp_path)
