@@ -133,7 +133,8 @@ def validate_mirror(text: str) -> str:
     """dockerd's rule: an http(s) URL with nothing after the host; normalised to ``scheme://host/``."""
     try:
         url = urllib.parse.urlsplit(text)
-        url.port  # noqa: B018 - raises ValueError on a bad port
+        if url.port == 0:  # reading the port checks it: ValueError when not a number
+            raise ValueError
     except ValueError:
         raise ConfigError(f'invalid mirror: "{text}" is not a valid URI') from None
     if url.scheme not in ("http", "https"):
