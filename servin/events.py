@@ -60,5 +60,9 @@ class EventBus:
     def unsubscribe(self, queue: asyncio.Queue[Event]) -> None:
         self._subscribers.discard(queue)
 
+    @property
+    def listener_count(self) -> int:
+        return len(self._subscribers)
+
     def history(self) -> list[Event]:
         return list(self._history)

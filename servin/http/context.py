@@ -9,7 +9,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     from servin.engine import Engine
 
-ENGINE_KEY = "servin.engine"
+ENGINE_KEY: web.AppKey["Engine"] = web.AppKey("servin.engine")
 
 
 def engine_of(request: web.Request) -> "Engine":

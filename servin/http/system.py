@@ -102,7 +102,7 @@ async def info(request: web.Request) -> web.Response:
         "LoggingDriver": "json-file",
         "CgroupDriver": "cgroupfs",
         "CgroupVersion": hostinfo.cgroup_version(),
-        "NEventsListener": len(engine.events._subscribers),
+        "NEventsListener": engine.events.listener_count,
         "KernelVersion": platform.release(),
         "OperatingSystem": release.get("PRETTY_NAME", "Linux"),
         "OSVersion": release.get("VERSION_ID", ""),

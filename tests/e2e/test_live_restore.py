@@ -1,0 +1,64 @@
+"""kill -9 of servind: running containers keep running and the next daemon adopts them."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import docker.errors
+import pytest
+
+
+@pytest.fixture
+def crashed_daemon(make_servind, test_images):
+    """A daemon with a running, a soon-exiting and a created container, then kill -9."""
+    daemon = make_servind()
+    client = daemon.client()
+    client.images.pull("alpine", tag="latest")
+    running = client.containers.run("alpine", ["sh", "-c", "echo before; sleep 300"],
+                                    detach=True, name="keeps-running")
+    exiting = client.containers.run("alpine", ["sh", "-c", "sleep 2; exit 4"], detach=True,
+                                    name="exits-meanwhile")
+    created = client.containers.create("alpine", ["true"], name="only-created")
+    pid = client.api.inspect_container(running.id)["State"]["Pid"]
+    daemon.kill9()
+    yield daemon, {"running": running.id, "exiting": exiting.id, "created": created.id}, pid
+
+
+def test_containers_survive_and_are_adopted(crashed_daemon):
+    daemon, ids, pid = crashed_daemon
+    assert os.path.exists(f"/proc/{pid}"), "the container died with the daemon"
+    time.sleep(3)  # the second container exits while no daemon runs
+    daemon.start()
+    client = daemon.client()
+
+    running = client.api.inspect_container(ids["running"])
+    assert running["State"]["Status"] == "running" and running["State"]["Pid"] == pid
+    exited = client.api.inspect_container(ids["exiting"])
+    assert exited["State"]["Status"] == "exited" and exited["State"]["ExitCode"] == 4
+    assert exited["State"]["FinishedAt"] > exited["State"]["StartedAt"]
+    assert client.api.inspect_container(ids["created"])["State"]["Status"] == "created"
+
+    # the new daemon manages the adopted container: logs, wait, kill, remove
+    assert client.api.logs(ids["running"]) == b"before\n"
+    client.api.kill(ids["running"])
+    assert client.api.wait(ids["running"])["StatusCode"] == 137
+    for container_id in ids.values():
+        client.api.remove_container(container_id, force=True)
+    assert client.api.containers(all=True) == []
+
+
+def test_half_made_container_is_collected_at_start(crashed_daemon):
+    daemon, ids, _ = crashed_daemon
+    orphan = daemon.data_root / "containers" / ("f" * 64)
+    orphan.mkdir()
+    (orphan / "hosts").write_text("left by a crash before the record was written\n")
+    daemon.start()
+    client = daemon.client()
+    assert not orphan.exists()
+    listed = {c["Id"] for c in client.api.containers(all=True)}
+    assert listed == set(ids.values())
+    with pytest.raises(docker.errors.NotFound):
+        client.api.inspect_container("f" * 12)
+    for container_id in ids.values():
+        client.api.remove_container(container_id, force=True)
