@@ -14,7 +14,6 @@ import platform
 import shutil
 import socket
 import tempfile
-import time
 import urllib.parse
 import uuid
 from pathlib import Path
@@ -282,13 +281,6 @@ def proxy_settings() -> tuple[str, str, str]:
 
 def hostname() -> str:
     return socket.gethostname()
-
-
-def rfc3339_nano(time_ns: int) -> str:
-    """Go's time.RFC3339Nano in UTC: fractional seconds without trailing zeros."""
-    seconds, nanos = divmod(time_ns, 1_000_000_000)
-    fraction = f".{nanos:09d}".rstrip("0").rstrip(".")
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + fraction + "Z"
 
 
 def feature_warnings(cgroups: CgroupFeatures, sysctls: NetworkSysctls) -> list[str]:

@@ -2,16 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
-
-def parse_rfc3339(text: str) -> datetime:
-    """Parse Docker's RFC 3339 times, nanoseconds included (truncated to microseconds)."""
-    head, _, frac = text.rstrip("Z").partition(".")
-    moment = datetime.strptime(head, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
-    if frac:
-        moment = moment.replace(microsecond=int(frac[:6].ljust(6, "0")))
-    return moment
+import time
 
 
 def human_duration(seconds: float) -> str:
@@ -41,6 +32,5 @@ def human_duration(seconds: float) -> str:
     return f"{hours // 24 // 365} years"
 
 
-def since(moment: str, now: datetime | None = None) -> float:
-    now = now or datetime.now(timezone.utc)
-    return max(0.0, (now - parse_rfc3339(moment)).total_seconds())
+def seconds_since(time_ns: int) -> float:
+    return max(0.0, (time.time_ns() - time_ns) / 1e9)

@@ -15,6 +15,7 @@ import shutil
 import secrets
 import signal
 import socket
+import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,8 +29,7 @@ from servin.containers.createconfig import (command_of, merge_image_config,
                                             normalize_config, normalize_host_config)
 from servin.containers.etcfiles import write_etc_files
 from servin.containers.names import generate_name, validate_name
-from servin.containers.record import (RECORD_FILE, Container, load_record, rfc3339_nano,
-                                      save_record)
+from servin.containers.record import RECORD_FILE, Container, load_record, save_record
 from servin.errors import Conflict, InvalidArgument, NotFound, NotModified, ServinError
 from servin.events import EventBus
 from servin.images.manager import ImageManager
@@ -144,7 +144,7 @@ class ContainerManager:
         host_network = host_config["NetworkMode"] == "host"
         if not config.get("Hostname"):
             config["Hostname"] = socket.gethostname() if host_network else container_id[:12]
-        container = Container(id=container_id, name=name, created=rfc3339_nano(),
+        container = Container(id=container_id, name=name, created_ns=time.time_ns(),
                               image_id=image.id, config=config, host_config=host_config,
                               path=path, args=args)
         directory = self._dir(container_id)
@@ -231,7 +231,7 @@ class ContainerManager:
         except ServinError as exc:
             raise await self._fail_start(container, exc) from None
         await self._hand_over_attaches(container)
-        started_at = rfc3339_nano()
+        started_ns = time.time_ns()
         try:
             await self._runtime.start(container.id)
         except ServinError as exc:
@@ -241,7 +241,7 @@ class ContainerManager:
         container.state.pid = pid
         container.state.exit_code = 0
         container.state.error = ""
-        container.state.started_at = started_at
+        container.state.started_ns = started_ns
         await self._persist(container)
         self._stopped[container.id] = asyncio.Event()
         self._monitors[container.id] = asyncio.create_task(self._monitor(container))
@@ -324,8 +324,8 @@ class ContainerManager:
         container.state.pid = 0
         container.state.exit_code = status.exit_code
         # The exit file's mtime comes from the kernel's coarse clock: never before the start.
-        container.state.finished_at = max(rfc3339_nano(status.finished_at),
-                                          container.state.started_at)
+        container.state.finished_ns = max(int(status.finished_at.timestamp() * 1e9),
+                                          container.state.started_ns)
         await self._persist(container)
         self._events.publish("container", "die", container.id,
                              **self._attributes(container, exitCode=status.exit_code))
@@ -474,7 +474,7 @@ class ContainerManager:
     # -------------------------------------------------------------- list, view
 
     def list(self, *, all: bool = False, limit: int | None = None) -> list[dict[str, Any]]:
-        containers = sorted(self._containers.values(), key=lambda c: c.created, reverse=True)
+        containers = sorted(self._containers.values(), key=lambda c: c.created_ns, reverse=True)
         if not all and not (limit and limit > 0):
             containers = [c for c in containers if c.state.status in ("running", "paused")]
         if limit and limit > 0:
@@ -519,8 +519,8 @@ class ContainerManager:
         if status in ("running", "paused"):
             container.state.status = status
             container.state.pid = state.get("pid", container.state.pid)
-            if container.state.started_at == "0001-01-01T00:00:00Z":
-                container.state.started_at = rfc3339_nano()
+            if not container.state.started_ns:
+                container.state.started_ns = time.time_ns()
             await self._persist(container)
             self._stopped[container.id] = asyncio.Event()
             self._monitors[container.id] = asyncio.create_task(self._monitor(container))

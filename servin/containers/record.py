@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -11,14 +10,7 @@ import cattrs
 
 from servin.store import atomic_write_json, read_json
 
-ZERO_TIME = "0001-01-01T00:00:00Z"
 RECORD_FILE = "config.v2.json"
-
-
-def rfc3339_nano(moment: datetime | None = None) -> str:
-    """Docker's time format: RFC 3339 with nanoseconds, UTC, trailing Z."""
-    moment = (moment or datetime.now(timezone.utc)).astimezone(timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond:06d}000Z"
 
 
 @attrs.define
@@ -29,8 +21,9 @@ class ContainerState:
     error: str = ""
     oom_killed: bool = False
     dead: bool = False
-    started_at: str = ZERO_TIME
-    finished_at: str = ZERO_TIME
+    # Nanoseconds since the epoch; 0 for never.
+    started_ns: int = 0
+    finished_ns: int = 0
 
     @property
     def running(self) -> bool:
@@ -41,7 +34,7 @@ class ContainerState:
 class Container:
     id: str
     name: str                 # without Docker's leading slash
-    created: str
+    created_ns: int
     image_id: str
     config: dict[str, Any]    # Docker's Config, merged with the image's
     host_config: dict[str, Any]

@@ -6,8 +6,9 @@ from typing import Any
 
 import attrs
 
-from servin.containers.humanize import human_duration, parse_rfc3339, since
+from servin.containers.humanize import human_duration, seconds_since
 from servin.containers.record import Container
+from servin.timefmt import rfc3339_nano
 
 
 @attrs.frozen
@@ -24,16 +25,16 @@ def status_text(container: Container) -> str:
     """The list's Status column: "Up 3 seconds", "Exited (0) 2 minutes ago", "Created"."""
     state = container.state
     if state.status in ("running", "paused"):
-        text = f"Up {human_duration(since(state.started_at))}"
+        text = f"Up {human_duration(seconds_since(state.started_ns))}"
         return text + " (Paused)" if state.status == "paused" else text
     if state.status == "restarting":
-        return f"Restarting ({state.exit_code}) {human_duration(since(state.finished_at))} ago"
+        return f"Restarting ({state.exit_code}) {human_duration(seconds_since(state.finished_ns))} ago"
     if state.status == "removing":
         return "Removal In Progress"
     if state.status == "dead":
         return "Dead"
     if state.status == "exited":
-        return f"Exited ({state.exit_code}) {human_duration(since(state.finished_at))} ago"
+        return f"Exited ({state.exit_code}) {human_duration(seconds_since(state.finished_ns))} ago"
     return "Created"
 
 
@@ -54,7 +55,7 @@ def summary(container: Container, image_name: str) -> dict[str, Any]:
         "Image": image_name,
         "ImageID": container.image_id,
         "Command": " ".join([container.path, *container.args]),
-        "Created": int(parse_rfc3339(container.created).timestamp()),
+        "Created": container.created_ns // 1_000_000_000,
         "Ports": [],
         "Labels": container.config.get("Labels") or {},
         "State": container.state.status,
@@ -70,7 +71,7 @@ def inspect(container: Container, *, files: ContainerFiles, graph_driver: dict[s
     state = container.state
     return {
         "Id": container.id,
-        "Created": container.created,
+        "Created": rfc3339_nano(container.created_ns),
         "Path": container.path,
         "Args": container.args,
         "State": {
@@ -83,8 +84,8 @@ def inspect(container: Container, *, files: ContainerFiles, graph_driver: dict[s
             "Pid": state.pid,
             "ExitCode": state.exit_code,
             "Error": state.error,
-            "StartedAt": state.started_at,
-            "FinishedAt": state.finished_at,
+            "StartedAt": rfc3339_nano(state.started_ns),
+            "FinishedAt": rfc3339_nano(state.finished_ns),
         },
         "Image": container.image_id,
         "ResolvConfPath": files.resolv_conf,

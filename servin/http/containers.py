@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime, timezone
 
 from aiohttp import web
 
@@ -17,6 +16,7 @@ from servin.http.params import json_body, query_bool, query_int
 from servin.http.routing import Routes
 from servin.oci.logfile import LogEntry
 from servin.oci.runtime import AttachSocket
+from servin.timefmt import rfc3339_nano
 
 routes = Routes()
 
@@ -121,14 +121,6 @@ def _tail(request: web.Request) -> int | None:
     return tail if tail >= 0 else None
 
 
-def _rfc3339_nano(time_ns: int) -> str:
-    """Go's RFC3339Nano: trailing zeros of the fraction trimmed."""
-    seconds, nanos = divmod(time_ns, 1_000_000_000)
-    base = datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-    fraction = f"{nanos:09d}".rstrip("0")
-    return f"{base}.{fraction}Z" if fraction else f"{base}Z"
-
-
 class _OutputWriter:
     """Writes container output to a client: framed without a TTY, raw with one."""
 
@@ -143,7 +135,7 @@ class _OutputWriter:
     async def entry(self, entry: LogEntry) -> None:
         data = entry.data
         if self._timestamps:
-            data = _rfc3339_nano(entry.time_ns).encode() + b" " + data
+            data = rfc3339_nano(entry.time_ns).encode() + b" " + data
         await self.write(entry.stream, data)
 
     async def write(self, stream: str, data: bytes) -> None:

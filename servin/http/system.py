@@ -14,6 +14,7 @@ from servin import API_VERSION, MIN_API_VERSION, __version__, hostinfo
 from servin.config import DaemonConfig, parse_host
 from servin.http.context import engine_of
 from servin.http.routing import Routes
+from servin.timefmt import rfc3339_nano
 
 routes = Routes()
 
@@ -98,7 +99,7 @@ async def info(request: web.Request) -> web.Response:
         "Debug": config.debug,
         "NFd": hostinfo.open_fd_count(),
         "NGoroutines": len(asyncio.all_tasks()),
-        "SystemTime": hostinfo.rfc3339_nano(time.time_ns()),
+        "SystemTime": rfc3339_nano(time.time_ns()),
         "LoggingDriver": "json-file",
         "CgroupDriver": "cgroupfs",
         "CgroupVersion": hostinfo.cgroup_version(),

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from datetime import datetime
 from pathlib import Path
 
 import attrs
@@ -21,20 +20,9 @@ from servin.errors import NotFound
 from servin.images.content import ContentStore, digest_hex
 from servin.images.reference import ID_RE, Reference, parse_reference
 from servin.store import atomic_write_json, read_json, remove_stale_temps
+from servin.timefmt import ZERO_TIME, parse_rfc3339_ns
 
 HEX_PREFIX_RE = re.compile(r"^[0-9a-f]{1,64}$")
-ZERO_TIME = "0001-01-01T00:00:00Z"
-RFC3339_RE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|z|[+-]\d\d:\d\d)$")
-
-
-def rfc3339_to_unix(text: str) -> float:
-    """Seconds since the epoch of an RFC 3339 time with up to nanosecond precision."""
-    match = RFC3339_RE.match(text)
-    if match is None:
-        return 0.0
-    base, fraction, zone = match.groups()
-    stamp = datetime.fromisoformat(base + ("+00:00" if zone in ("Z", "z") else zone))
-    return stamp.timestamp() + float("0" + (fraction or ""))
 
 
 @attrs.define
@@ -63,7 +51,7 @@ class Image:
 
     @property
     def created_unix(self) -> float:
-        return rfc3339_to_unix(self.created)
+        return parse_rfc3339_ns(self.created) / 1e9
 
     @property
     def labels(self) -> dict[str, str]:

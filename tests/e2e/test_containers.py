@@ -9,7 +9,7 @@ import time
 import docker.errors
 import pytest
 
-from servin.containers.humanize import parse_rfc3339
+from servin.timefmt import parse_rfc3339_ns
 from servin.http.framing import deframe
 
 
@@ -45,7 +45,8 @@ def test_exit_code_and_times_are_recorded(containers, alpine, docker_client):
     assert info["State"]["Status"] == "exited"
     assert info["State"]["ExitCode"] == 3
     assert info["State"]["Running"] is False and info["State"]["Pid"] == 0
-    assert info["State"]["StartedAt"] <= info["State"]["FinishedAt"]
+    assert 0 < parse_rfc3339_ns(info["State"]["StartedAt"]) <= parse_rfc3339_ns(
+        info["State"]["FinishedAt"])
     assert info["State"]["FinishedAt"].endswith("Z")
 
 
@@ -94,7 +95,7 @@ def test_logs_since_skips_older_lines(containers, alpine):
                                detach=True)
     container.wait()
     stamped = container.logs(timestamps=True).decode().splitlines()
-    late = parse_rfc3339(stamped[1].split(" ")[0]).timestamp()
+    late = parse_rfc3339_ns(stamped[1].split(" ")[0]) / 1e9
     assert container.logs(since=late - 1) == b"late\n"
     assert container.logs(since=late - 60) == b"early\nlate\n"
 
