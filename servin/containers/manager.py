@@ -11,6 +11,7 @@ adopted again (live restore) and the exits that happened meanwhile are recorded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import secrets
 import signal
@@ -29,21 +30,21 @@ from servin.containers.createconfig import (command_of, merge_image_config,
                                             normalize_config, normalize_host_config)
 from servin.containers.etcfiles import write_etc_files
 from servin.containers.names import generate_name, validate_name
+from servin.containers.specparams import CGROUP_PARENT, spec_params
 from servin.containers.record import RECORD_FILE, Container, load_record, save_record
 from servin.errors import Conflict, InvalidArgument, NotFound, NotModified, ServinError
 from servin.events import EventBus
 from servin.images.manager import ImageManager
-from servin.oci.cgroups import is_cgroup_v2, remove_cgroup
+from servin.oci.cgroups import remove_cgroup
 from servin.oci.logfile import LogEntry, read_log
 from servin.oci.runtime import AttachSocket, ExitStatus, Runtime
-from servin.oci.spec import NamespaceMode, SpecParams, build_spec, cgroups_path
+from servin.oci.spec import build_spec
 from servin.oci.users import resolve_user
 from servin.store import atomic_write_json
 
 log = structlog.get_logger("servin.containers")
 
 WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
-CGROUP_PARENT = "servin"
 DEFAULT_STOP_TIMEOUT = 10
 
 
@@ -88,6 +89,7 @@ class ContainerManager:
         self._waiters: dict[str, _Waiters] = {}
         self._stopped: dict[str, asyncio.Event] = {}
         self._pending_attach: dict[str, list[asyncio.Future[AttachSocket]]] = {}
+        self._rootfs_users: dict[str, int] = {}
 
     # ----------------------------------------------------------------- lookup
 
@@ -117,7 +119,8 @@ class ContainerManager:
     def _dir(self, container_id: str) -> Path:
         return self._root / container_id
 
-    def _files(self, container_id: str) -> views.ContainerFiles:
+    def files(self, container_id: str) -> views.ContainerFiles:
+        """Where the container's own files live on the host."""
         directory = self._dir(container_id)
         return views.ContainerFiles(hostname=str(directory / "hostname"),
                                     hosts=str(directory / "hosts"),
@@ -219,12 +222,12 @@ class ContainerManager:
         try:
             user = await asyncio.to_thread(resolve_user, rootfs, container.config.get("User") or "",
                                            container.host_config.get("GroupAdd"))
-            spec = build_spec(self._spec_params(container, rootfs, user))
+            spec = build_spec(spec_params(container, rootfs, user, self.files(container.id)))
             await asyncio.to_thread(atomic_write_json, bundle / "config.json", spec)
             # conmon runs `runc create`; the process waits in runc's "created" state
             # until `runc start`, so attaches made before start miss no output.
             pid = await self._runtime.create(
-                container.id, bundle, log_path=Path(self._files(container.id).log),
+                container.id, bundle, log_path=Path(self.files(container.id).log),
                 terminal=container.tty, stdin=bool(container.config.get("OpenStdin")),
                 # Without StdinOnce the container's stdin outlives its first attach.
                 leave_stdin_open=not container.config.get("StdinOnce"))
@@ -248,31 +251,6 @@ class ContainerManager:
         self._events.publish("container", "start", container.id, **self._attributes(container))
         log.info("container_started", id=container.short_id, pid=pid)
 
-    def _spec_params(self, container: Container, rootfs: Path, user: Any) -> SpecParams:
-        config, host_config = container.config, container.host_config
-        network = (NamespaceMode.host() if host_config["NetworkMode"] == "host"
-                   else NamespaceMode.private())
-        return SpecParams(
-            rootfs=rootfs,
-            args=[container.path, *container.args],
-            cgroups_path=cgroups_path(CGROUP_PARENT, container.id),
-            env=_with_defaults(config.get("Env") or [], container),
-            cwd=config.get("WorkingDir") or "/",
-            user=user,
-            terminal=container.tty,
-            hostname=config.get("Hostname") or "",
-            domainname=config.get("Domainname") or "",
-            network=network,
-            uts=NamespaceMode.host() if network.is_host else NamespaceMode.private(),
-            cgroupns=is_cgroup_v2(),
-            etc_files={target: Path(path) for target, path in (
-                ("/etc/hostname", self._files(container.id).hostname),
-                ("/etc/hosts", self._files(container.id).hosts),
-                ("/etc/resolv.conf", self._files(container.id).resolv_conf))},
-            shm_size=host_config["ShmSize"],
-            annotations={"io.servin.container.name": container.name},
-        )
-
     async def _fail_start(self, container: Container, exc: ServinError) -> ServinError:
         """Record why the start failed, as dockerd does, and leave nothing mounted.
 
@@ -281,7 +259,7 @@ class ContainerManager:
         """
         container.state.error = exc.message
         container.state.exit_code = _exit_code_for(exc.message)
-        await self._images.layers.unmount_rw_layer(container.id)
+        await self._release_rootfs(container)
         shutil.rmtree(self._bundles / container.id, ignore_errors=True)
         await self._persist(container)
         for future in self._pending_attach.pop(container.id, []):
@@ -318,7 +296,6 @@ class ContainerManager:
 
     async def _record_exit(self, container: Container, status: ExitStatus) -> None:
         await self._runtime.delete(container.id, force=True)
-        await self._images.layers.unmount_rw_layer(container.id)
         shutil.rmtree(self._bundles / container.id, ignore_errors=True)
         container.state.status = "exited"
         container.state.pid = 0
@@ -326,6 +303,7 @@ class ContainerManager:
         # The exit file's mtime comes from the kernel's coarse clock: never before the start.
         container.state.finished_ns = max(int(status.finished_at.timestamp() * 1e9),
                                           container.state.started_ns)
+        await self._release_rootfs(container)
         await self._persist(container)
         self._events.publish("container", "die", container.id,
                              **self._attributes(container, exitCode=status.exit_code))
@@ -435,6 +413,27 @@ class ContainerManager:
         await asyncio.to_thread(shutil.rmtree, self._bundles / container_id, True)
         await asyncio.to_thread(shutil.rmtree, self._dir(container_id), True)
 
+    # ------------------------------------------------------------------ rootfs
+
+    @contextlib.asynccontextmanager
+    async def rootfs(self, container: Container) -> AsyncIterator[Path]:
+        """The container's root filesystem, mounted for the block (docker cp, export...)."""
+        self._rootfs_users[container.id] = self._rootfs_users.get(container.id, 0) + 1
+        try:
+            yield await self._images.layers.mount_rw_layer(container.id)
+        finally:
+            self._rootfs_users[container.id] -= 1
+            await self._release_rootfs(container)
+
+    async def _release_rootfs(self, container: Container) -> None:
+        """Unmount the rootfs unless the container runs or a client still reads it."""
+        if self._rootfs_users.get(container.id, 0) > 0:
+            return
+        if container.state.status in ("running", "paused", "restarting"):
+            return
+        self._rootfs_users.pop(container.id, None)
+        await self._images.layers.unmount_rw_layer(container.id)
+
     # ------------------------------------------------------------ attach, logs
 
     async def open_attach(self, container: Container) -> AttachSocket | None:
@@ -460,7 +459,7 @@ class ContainerManager:
 
     async def logs(self, container: Container, *, follow: bool, since_ns: int | None,
                    until_ns: int | None, tail: int | None) -> AsyncIterator[LogEntry]:
-        path = Path(self._files(container.id).log)
+        path = Path(self.files(container.id).log)
         stop = self._stopped.get(container.id)
         if stop is None or container.state.status not in ("running", "paused"):
             stop = asyncio.Event()
@@ -486,7 +485,7 @@ class ContainerManager:
         running = container.state.status in ("running", "paused") and container.state.pid
         sandbox_key = (f"/proc/{container.state.pid}/ns/net"
                        if running and container.host_config["NetworkMode"] != "host" else "")
-        return views.inspect(container, files=self._files(container.id),
+        return views.inspect(container, files=self.files(container.id),
                              graph_driver=self._images.layers.graph_driver_data(container.id),
                              sandbox_key=sandbox_key)
 
@@ -534,11 +533,11 @@ class ContainerManager:
         elif status is not None:
             # Created by runc but never started: the daemon died mid-start.
             await self._runtime.delete(container.id, force=True)
-            await self._images.layers.unmount_rw_layer(container.id)
+            await self._release_rootfs(container)
         elif container.state.status == "removing":
             await self.remove(container.id, force=True)
         else:
-            await self._images.layers.unmount_rw_layer(container.id)
+            await self._release_rootfs(container)
 
     async def shutdown(self) -> None:
         """Leave running containers to conmon (live restore) or stop them."""
@@ -567,18 +566,3 @@ def parse_signal(text: str | int) -> int:
         return signal.Signals[name].value
     except KeyError:
         raise InvalidArgument(f"Invalid signal: {text}") from None
-
-
-def _with_defaults(env: list[str], container: Container) -> list[str]:
-    """Docker adds PATH when the image has none, HOSTNAME always, and TERM with a TTY."""
-    keys = {entry.split("=", 1)[0] for entry in env}
-    extra = []
-    if "PATH" not in keys:
-        extra.append("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
-    if "HOSTNAME" not in keys:
-        extra.append(f"HOSTNAME={container.config.get('Hostname') or ''}")
-    if container.tty and "TERM" not in keys:
-        extra.append("TERM=xterm")
-    return [*extra, *env]
-
-
