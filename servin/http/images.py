@@ -12,7 +12,7 @@ from aiohttp import web
 
 from servin.errors import InvalidArgument, ServinError
 from servin.http.context import engine_of
-from servin.http.params import query_json
+from servin.http.params import query_filters
 from servin.http.routing import Routes
 from servin.images.filters import ListedImage
 from servin.images.imagestore import Image
@@ -78,22 +78,6 @@ def image_inspect(image: Image, graph_driver_data: dict) -> dict:
     return out
 
 
-def parse_filters(request: web.Request) -> dict[str, list[str]]:
-    """Docker's filters JSON: ``{"key": {"value": true}}`` or the legacy ``{"key": [...]}``."""
-    raw = query_json(request, "filters") or {}
-    if not isinstance(raw, dict):
-        raise InvalidArgument("invalid filters parameter: expected an object")
-    out: dict[str, list[str]] = {}
-    for key, values in raw.items():
-        if isinstance(values, dict):
-            out[key] = [value for value, enabled in values.items() if enabled]
-        elif isinstance(values, list):
-            out[key] = [str(value) for value in values]
-        else:
-            raise InvalidArgument(f"invalid filters parameter: bad value for {key!r}")
-    return out
-
-
 def registry_auth(request: web.Request) -> dict | None:
     """X-Registry-Auth (base64url JSON); dockerd ignores a header it cannot decode."""
     header = request.headers.get("X-Registry-Auth")
@@ -145,7 +129,7 @@ async def create_image(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/images/json")
 async def list_images(request: web.Request) -> web.Response:
-    filters = parse_filters(request)
+    filters = query_filters(request)
     listed = engine_of(request).images.list_images(filters)
     return web.json_response([attrs.asdict(ImageSummary.of(item)) for item in listed])
 

@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from servin.errors import InvalidArgument
+from servin.filters import Filters, parse_filters
 
 MAX_JSON_BODY = 8 * 1024 * 1024
 
@@ -59,3 +60,7 @@ def query_json(request: web.Request, name: str) -> Any:
         return json.loads(value)
     except json.JSONDecodeError as exc:
         raise InvalidArgument(f"invalid {name} parameter: {exc}") from None
+
+
+def query_filters(request: web.Request) -> Filters:
+    return parse_filters(query_json(request, "filters"))

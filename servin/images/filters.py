@@ -8,12 +8,11 @@ from typing import Callable
 import attrs
 
 from servin.errors import InvalidArgument
+from servin.filters import bool_filter, check_keys, label_matches
 from servin.images.imagestore import Image
 from servin.images.reference import parse_reference
 
 ACCEPTED_FILTERS = ("dangling", "label", "before", "since", "reference")
-TRUE_VALUES = ("true", "1")
-FALSE_VALUES = ("false", "0")
 
 
 @attrs.frozen
@@ -58,10 +57,8 @@ def familiar_match(pattern: str, ref: str) -> bool:
 
 def filter_images(images: list[Image], filters: dict[str, list[str]],
                   resolve: Callable[[str], Image]) -> list[ListedImage]:
-    for key in filters:
-        if key not in ACCEPTED_FILTERS:
-            raise InvalidArgument(f"invalid filter '{key}'")
-    dangling = _dangling(filters.get("dangling", []))
+    check_keys(filters, ACCEPTED_FILTERS)
+    dangling = bool_filter(filters, "dangling")
     before = [resolve(name).created_unix for name in filters.get("before", [])]
     since = [resolve(name).created_unix for name in filters.get("since", [])]
     labels = filters.get("label", [])
@@ -74,7 +71,7 @@ def filter_images(images: list[Image], filters: dict[str, list[str]],
             continue
         if any(image.created_unix <= limit for limit in since):
             continue
-        if not all(_label_matches(image.labels, label) for label in labels):
+        if not all(label_matches(image.labels, label) for label in labels):
             continue
         tags, digests = image.repo_tags, image.repo_digests
         if patterns:
@@ -85,20 +82,3 @@ def filter_images(images: list[Image], filters: dict[str, list[str]],
         out.append(ListedImage(image, list(tags), list(digests)))
     return out
 
-
-def _dangling(values: list[str]) -> bool | None:
-    if not values:
-        return None
-    value = values[-1].lower()
-    if value in TRUE_VALUES:
-        return True
-    if value in FALSE_VALUES:
-        return False
-    raise InvalidArgument(f"invalid filter 'dangling={values[-1]}'")
-
-
-def _label_matches(labels: dict[str, str], wanted: str) -> bool:
-    key, sep, value = wanted.partition("=")
-    if not sep:
-        return key in labels
-    return labels.get(key) == value
