@@ -17,8 +17,7 @@ from typing import BinaryIO
 
 import attrs
 
-from servin.oci.inotify import (IN_ATTRIB, IN_CLOSE_WRITE, IN_CREATE, IN_MODIFY, IN_MOVED_TO,
-                                ChangeWatcher)
+from servin.oci.inotify import IN_CLOSE_WRITE, IN_CREATE, IN_MODIFY, IN_MOVED_TO, ChangeWatcher
 
 READ_CHUNK = 1 << 20
 TAIL_BLOCK = 64 * 1024
@@ -61,11 +60,33 @@ def parse_line(line: bytes) -> LogEntry | None:
                     partial=partial)
 
 
-def tail_offset(f: BinaryIO, lines: int) -> int:
-    """Offset where the last ``lines`` lines start, reading backwards in blocks."""
+def rotated_path(path: Path, number: int) -> Path:
+    """The ``number``-th newest rotated file of the log at ``path`` (``<log>.1`` is the newest)."""
+    return path.with_name(f"{path.name}.{number}")
+
+
+def rotated_numbers(path: Path) -> list[int]:
+    """The numbers of the rotated files of the log at ``path`` that exist, in ascending order."""
+    prefix = path.name + "."
+    numbers = []
+    try:
+        entries = list(os.scandir(path.parent))
+    except FileNotFoundError:
+        return []
+    for entry in entries:
+        suffix = entry.name[len(prefix):]
+        if (entry.name.startswith(prefix) and suffix.isascii() and suffix.isdigit()
+                and suffix[0] != "0"):
+            numbers.append(int(suffix))
+    return sorted(numbers)
+
+
+def tail_start(f: BinaryIO, lines: int) -> tuple[int, int]:
+    """Where the last ``lines`` lines of ``f`` start, and how many lines that takes in
+    (fewer when the file holds fewer); reads backwards in blocks."""
     end = f.seek(0, os.SEEK_END)
-    if lines <= 0:
-        return end
+    if lines <= 0 or end == 0:
+        return end, 0
     position = end
     found = 0
     while position > 0:
@@ -79,17 +100,20 @@ def tail_offset(f: BinaryIO, lines: int) -> int:
         while (index := block.rfind(b"\n", 0, index)) >= 0:
             found += 1
             if found == lines:
-                return position + index + 1
-    return 0
+                return position + index + 1, found
+    return 0, found + 1  # the first line has no newline before it
 
 
 class _Reader:
-    """Complete lines from a file that may still grow, or be replaced by conmon's rotation."""
+    """Complete lines from one log file, which conmon may still be writing."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.file: BinaryIO = open(path, "rb")
+    def __init__(self, file: BinaryIO) -> None:
+        self.file = file
         self._pending = b""
+
+    @property
+    def inode(self) -> int:
+        return os.fstat(self.file.fileno()).st_ino
 
     async def lines(self) -> list[bytes]:
         chunk = await asyncio.to_thread(self.file.read, READ_CHUNK)
@@ -99,63 +123,112 @@ class _Reader:
         complete, newline, self._pending = data.rpartition(b"\n")
         return complete.split(b"\n") if newline else []
 
-    def replaced(self) -> bool:
-        """True when the path now names another file (conmon rotated the log)."""
-        try:
-            return os.stat(self.path).st_ino != os.fstat(self.file.fileno()).st_ino
-        except FileNotFoundError:
-            return False
-
-    def reopen(self) -> None:
-        self.file.close()
-        self.file = open(self.path, "rb")
-        self._pending = b""
-
     def close(self) -> None:
         self.file.close()
+
+
+def _open(path: Path) -> BinaryIO | None:
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        return None
+
+
+def _inode_at(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except FileNotFoundError:
+        return None
+
+
+def _open_all(path: Path) -> list[_Reader]:
+    """Readers of the live log and its rotated files, oldest first.
+
+    The live file is opened first and the rotated ones newest to oldest, skipping a
+    file seen already: a rotation in between renames the live file to ``.1``, so
+    every line is read once and in order.
+    """
+    readers: list[_Reader] = []
+    seen: set[int] = set()
+    for candidate in [path, *(rotated_path(path, n) for n in rotated_numbers(path))]:
+        file = _open(candidate)
+        if file is None:
+            continue
+        reader = _Reader(file)
+        if reader.inode in seen:
+            reader.close()
+            continue
+        seen.add(reader.inode)
+        readers.append(reader)
+    readers.reverse()
+    return readers
+
+
+async def _seek_tail(readers: list[_Reader], lines: int) -> list[_Reader]:
+    """Position the readers on the last ``lines`` lines across the files; those still needed."""
+    needed = 0
+    for index in range(len(readers) - 1, -1, -1):
+        offset, found = await asyncio.to_thread(tail_start, readers[index].file, lines)
+        readers[index].file.seek(offset)
+        needed = index
+        lines -= found
+        if lines <= 0:
+            break
+    for reader in readers[:needed]:
+        reader.close()
+    return readers[needed:]
 
 
 async def read_log(path: Path, *, follow: bool = False, since_ns: int | None = None,
                    until_ns: int | None = None, tail: int | None = None,
                    stop: asyncio.Event | None = None) -> AsyncIterator[LogEntry]:
-    """Entries of the log at ``path``, filtered as ``docker logs`` does.
+    """Entries of the log at ``path`` and its rotated files, filtered as ``docker logs`` does.
 
     ``tail`` keeps the last N entries (applied before ``since``); ``since_ns`` drops
     older entries; ``until_ns`` ends the stream at the first later one. With
-    ``follow``, waits for new entries until ``stop`` is set and the file is drained.
+    ``follow``, waits for new entries, across rotations of the live file, until
+    ``stop`` is set and the file is drained.
     """
-    if not path.exists():
-        return
-    reader = _Reader(path)
+    readers = await asyncio.to_thread(_open_all, path)
     watcher: ChangeWatcher | None = None
     relay: asyncio.Task | None = None
     try:
         if tail is not None:
-            reader.file.seek(await asyncio.to_thread(tail_offset, reader.file, tail))
+            readers = await _seek_tail(readers, tail)
         if follow:
             watcher = ChangeWatcher()
-            watcher.watch(path, IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB)
-            watcher.watch(path.parent, IN_CREATE | IN_MOVED_TO)
+            # The directory: the live file is replaced at each rotation.
+            watcher.watch(path.parent, IN_MODIFY | IN_CLOSE_WRITE | IN_CREATE | IN_MOVED_TO)
             if stop is not None:
                 relay = asyncio.create_task(_relay(stop, watcher.changed))
         while True:
             if watcher is not None:
                 watcher.changed.clear()
-            lines = await reader.lines()
-            for line in lines:
-                entry = parse_line(line)
-                if entry is None or (since_ns is not None and entry.time_ns < since_ns):
+            if readers:
+                lines = await readers[0].lines()
+                for line in lines:
+                    entry = parse_line(line)
+                    if entry is None or (since_ns is not None and entry.time_ns < since_ns):
+                        continue
+                    if until_ns is not None and entry.time_ns > until_ns:
+                        return
+                    yield entry
+                if lines:
                     continue
-                if until_ns is not None and entry.time_ns > until_ns:
-                    return
-                yield entry
-            if lines:
-                continue
+                if len(readers) > 1:
+                    readers.pop(0).close()
+                    continue
             if watcher is None:
                 return
-            if reader.replaced():
-                reader.reopen()
-                continue
+            # A new live file (conmon reopened its log after a rotation) is read once
+            # the current one is drained again: conmon closed that before the new one
+            # took the log's name, so nothing written to it is missed.
+            inode = _inode_at(path)
+            if inode is not None and (not readers or readers[-1].inode != inode):
+                file = _open(path)
+                if file is not None:
+                    readers.append(_Reader(file))
+                    continue
             if stop is not None and stop.is_set():
                 return
             await watcher.changed.wait()
@@ -166,7 +239,8 @@ async def read_log(path: Path, *, follow: bool = False, since_ns: int | None = N
                 await relay
         if watcher is not None:
             watcher.close()
-        reader.close()
+        for reader in readers:
+            reader.close()
 
 
 async def _relay(stop: asyncio.Event, changed: asyncio.Event) -> None:
