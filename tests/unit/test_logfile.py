@@ -2,7 +2,8 @@ import asyncio
 from datetime import datetime, timezone
 from pathlib import Path
 
-from servin.oci.logfile import LogEntry, parse_line, parse_timestamp_ns, read_log
+from servin.oci.logfile import (LogEntry, parse_line, parse_timestamp_ns, read_log, rotated_numbers,
+                               rotated_path, tail_start)
 
 
 def line(second: int, stream: str, tag: str, text: str) -> str:
@@ -118,3 +119,117 @@ def test_follow_survives_rotation(tmp_path):
         return got
 
     assert asyncio.run(run()) == [b"old\n", b"new\n"]
+
+
+def write_rotated(tmp_path, files: list[list[int]]) -> Path:
+    """``files`` oldest first; the last one is the live log. Entry i reads "l<i>"."""
+    log = tmp_path / "log"
+    for age, numbers in enumerate(reversed(files)):
+        target = log if age == 0 else rotated_path(log, age)
+        target.write_text("".join(line(i, "stdout", "F", f"l{i}") for i in numbers))
+    return log
+
+
+def texts(entries: list[LogEntry]) -> list[bytes]:
+    return [e.data for e in entries]
+
+
+def test_reads_rotated_files_oldest_first(tmp_path):
+    log = write_rotated(tmp_path, [[0, 1], [2, 3, 4], [5]])
+    (tmp_path / "log.tmp").write_text(line(9, "stdout", "F", "not a rotated file"))
+    assert rotated_numbers(log) == [1, 2]
+    assert texts(collect(log)) == [f"l{i}\n".encode() for i in range(6)]
+
+
+def test_tail_spans_rotated_files(tmp_path):
+    log = write_rotated(tmp_path, [[0, 1], [2, 3, 4], [5]])
+    assert texts(collect(log, tail=1)) == [b"l5\n"]
+    assert texts(collect(log, tail=3)) == [b"l3\n", b"l4\n", b"l5\n"]
+    assert texts(collect(log, tail=5)) == [f"l{i}\n".encode() for i in range(1, 6)]
+    assert len(collect(log, tail=100)) == 6
+    assert collect(log, tail=0) == []
+
+
+def test_tail_start_counts_what_it_found(tmp_path):
+    log = tmp_path / "log"
+    log.write_text(line(1, "stdout", "F", "a") + line(2, "stdout", "F", "b"))
+    with log.open("rb") as f:
+        assert tail_start(f, 1)[1] == 1
+        assert tail_start(f, 5) == (0, 2)
+    (tmp_path / "empty").write_text("")
+    with (tmp_path / "empty").open("rb") as f:
+        assert tail_start(f, 3) == (0, 0)
+
+
+def test_since_and_until_span_rotated_files(tmp_path):
+    log = write_rotated(tmp_path, [[0, 1], [2, 3, 4], [5, 6]])
+    second = parse_timestamp_ns("2024-05-06T07:08:00.123456789+02:00")
+    got = collect(log, since_ns=second + 1 * 10**9, until_ns=second + 5 * 10**9)
+    assert texts(got) == [f"l{i}\n".encode() for i in range(1, 6)]
+
+
+def test_only_rotated_files_left(tmp_path):
+    log = write_rotated(tmp_path, [[0], [1], [2]])
+    # Mid-rotation: files moved up, no live file until conmon reopens.
+    for number in (2, 1):
+        rotated_path(log, number).rename(rotated_path(log, number + 1))
+    log.rename(rotated_path(log, 1))
+    assert texts(collect(log)) == [b"l0\n", b"l1\n", b"l2\n"]
+
+
+def test_follow_across_a_rename_rotation(tmp_path):
+    """The rotator renames the live file to .1; conmon appends to it until it reopens."""
+    log = write_rotated(tmp_path, [[0], [1]])
+
+    async def run():
+        stop = asyncio.Event()
+        got: list[bytes] = []
+
+        async def consume():
+            async for entry in read_log(log, follow=True, tail=1, stop=stop):
+                got.append(entry.data)
+
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(0.1)
+        writer = open(log, "a")
+        rotated_path(log, 1).rename(rotated_path(log, 2))
+        log.rename(rotated_path(log, 1))
+        writer.write(line(2, "stdout", "F", "l2"))
+        writer.flush()
+        await asyncio.sleep(0.1)
+        # conmon's reopen: the old file is closed, then a new one takes the name.
+        writer.write(line(3, "stdout", "F", "l3"))
+        writer.close()
+        (tmp_path / "log.tmp").write_text(line(4, "stdout", "F", "l4"))
+        (tmp_path / "log.tmp").rename(log)
+        await asyncio.sleep(0.1)
+        with open(log, "a") as f:
+            f.write(line(5, "stdout", "F", "l5"))
+        await asyncio.sleep(0.1)
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        return got
+
+    assert asyncio.run(run()) == [f"l{i}\n".encode() for i in range(1, 6)]
+
+
+def test_follow_waits_for_a_log_that_is_not_there_yet(tmp_path):
+    log = tmp_path / "log"
+
+    async def run():
+        stop = asyncio.Event()
+        got: list[bytes] = []
+
+        async def consume():
+            async for entry in read_log(log, follow=True, stop=stop):
+                got.append(entry.data)
+
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(0.1)
+        log.write_text(line(1, "stdout", "F", "hello"))
+        await asyncio.sleep(0.1)
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        return got
+
+    assert asyncio.run(run()) == [b"hello\n"]
