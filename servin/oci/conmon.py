@@ -72,11 +72,16 @@ class ConmonFiles:
 class ConmonOptions:
     container_id: str
     bundle: Path
-    log_path: Path
+    log_path: Path | None  # None: the output is not logged (the attach socket still serves it)
     terminal: bool = False
     stdin: bool = False
     leave_stdin_open: bool = False
     log_size_max: int | None = None
+
+
+# Messages on conmon's ``ctl`` fifo: "<type> <height> <width>\n".
+CTL_RESIZE = 1
+CTL_REOPEN_LOG = 2
 
 
 def conmon_argv(conmon: str, runc: Runc, files: ConmonFiles, opts: ConmonOptions) -> list[str]:
@@ -86,7 +91,7 @@ def conmon_argv(conmon: str, runc: Runc, files: ConmonFiles, opts: ConmonOptions
         "-r", runc.binary,
         "-b", str(opts.bundle),
         "-p", str(files.pidfile), "-P", str(files.conmon_pidfile),
-        "-l", f"k8s-file:{opts.log_path}",
+        "-l", f"k8s-file:{opts.log_path}" if opts.log_path else "none",
         "--exit-dir", str(files.exit_dir),
         "--socket-dir-path", str(files.socket_dir),
     ]

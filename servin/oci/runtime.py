@@ -26,7 +26,8 @@ import structlog
 
 from servin.errors import NotFound, SystemFailure
 from servin.oci.attach import AttachSocket, connect_in_dir
-from servin.oci.conmon import ConmonFiles, ConmonOptions, spawn_conmon
+from servin.oci.conmon import (CTL_REOPEN_LOG, CTL_RESIZE, ConmonFiles, ConmonOptions,
+                               spawn_conmon)
 from servin.oci.exits import ExitStatus, open_pidfd, read_exit_file, read_pid, wait_pidfd
 from servin.oci.runc import OCIRuntimeError, Runc
 
@@ -57,18 +58,20 @@ class Runtime:
                            socket_dir=self.exec_root / "attach",
                            container_id=container_id)
 
-    async def create(self, container_id: str, bundle: Path, *, log_path: Path,
+    async def create(self, container_id: str, bundle: Path, *, log_path: Path | None,
                      terminal: bool = False, stdin: bool = False,
                      leave_stdin_open: bool = False, log_size_max: int | None = None) -> int:
         """Spawn conmon, which runs ``runc create``; the container is left ``created``.
 
-        Returns the container's init pid. Raises OCIRuntimeError carrying runc's
-        message when runc refuses the bundle (leaving no files behind).
+        ``log_path`` None keeps no log. Returns the container's init pid. Raises
+        OCIRuntimeError carrying runc's message when runc refuses the bundle (leaving
+        no files behind).
         """
         files = self._files(container_id)
         files.prepare()
         opts = ConmonOptions(container_id=container_id, bundle=bundle.absolute(),
-                             log_path=log_path.absolute(), terminal=terminal, stdin=stdin,
+                             log_path=log_path.absolute() if log_path else None,
+                             terminal=terminal, stdin=stdin,
                              leave_stdin_open=leave_stdin_open, log_size_max=log_size_max)
         try:
             pid = await spawn_conmon(self.conmon, self.runc, files, opts)
@@ -161,14 +164,23 @@ class Runtime:
 
     async def resize(self, container_id: str, height: int, width: int) -> None:
         """Resize the container's terminal through conmon's control fifo."""
+        self._control(container_id, f"{CTL_RESIZE} {height} {width}\n", "resize")
+
+    def reopen_log(self, container_id: str) -> None:
+        """Have conmon write its log to a fresh file at the log path (after a rotation)."""
+        self._control(container_id, f"{CTL_REOPEN_LOG} 0 0\n", "reopen its log")
+
+    def _control(self, container_id: str, message: str, what: str) -> None:
+        # Non-blocking: conmon holds the fifo's read side while it lives, and a
+        # message this short is written whole.
         ctl = self._files(container_id).bundle_link / "ctl"
         try:
             fd = os.open(ctl, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError as e:
             if e.errno in (errno.ENOENT, errno.ENXIO):
-                raise NotFound(f"container {container_id} has no running monitor to resize") from e
+                raise NotFound(f"container {container_id} has no running monitor to {what}") from e
             raise
         try:
-            os.write(fd, f"1 {height} {width}\n".encode())
+            os.write(fd, message.encode())
         finally:
             os.close(fd)
