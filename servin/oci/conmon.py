@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 from pathlib import Path
 
 import attrs
@@ -44,6 +45,11 @@ class ConmonFiles:
         return self.exit_dir / self.container_id
 
     @property
+    def oom_file(self) -> Path:
+        """Created by conmon (``--persist-dir``) when the OOM killer hits the container."""
+        return self.state_dir / "oom"
+
+    @property
     def bundle_link(self) -> Path:
         """Symlink to the bundle, holding the ``attach`` socket and ``ctl``/``winsz`` fifos."""
         return self.socket_dir / self.container_id
@@ -55,7 +61,7 @@ class ConmonFiles:
 
     def remove_run_files(self) -> None:
         """Forget a previous run of this container (files conmon leaves behind)."""
-        for path in (self.exit_file, self.conmon_pidfile, self.pidfile):
+        for path in (self.exit_file, self.conmon_pidfile, self.pidfile, self.oom_file):
             path.unlink(missing_ok=True)
         if self.bundle_link.is_symlink():
             for name in ("attach", "ctl", "winsz"):
@@ -64,8 +70,8 @@ class ConmonFiles:
 
     def remove_all(self) -> None:
         self.remove_run_files()
-        if self.state_dir.exists():
-            self.state_dir.rmdir()
+        # conmon's --persist-dir files (exit, oom) live here too.
+        shutil.rmtree(self.state_dir, ignore_errors=True)
 
 
 @attrs.frozen
@@ -94,6 +100,7 @@ def conmon_argv(conmon: str, runc: Runc, files: ConmonFiles, opts: ConmonOptions
         "-l", f"k8s-file:{opts.log_path}" if opts.log_path else "none",
         "--exit-dir", str(files.exit_dir),
         "--socket-dir-path", str(files.socket_dir),
+        "--persist-dir", str(files.state_dir),
     ]
     for arg in runc.global_args:
         argv += ["--runtime-arg", arg]

@@ -16,11 +16,12 @@ import attrs
 
 @attrs.frozen
 class ExitStatus:
-    exit_code: int
+    exit_code: int  # 128 + n when signal n killed it (conmon's convention, as Docker's)
     finished_at: datetime  # UTC
+    oom_killed: bool = False  # the kernel's OOM killer killed a process of the container
 
 
-def read_exit_file(path: Path) -> ExitStatus | None:
+def read_exit_file(path: Path, *, oom_killed: bool = False) -> ExitStatus | None:
     """conmon's exit file: the exit code as text; its mtime is when the container ended."""
     try:
         text = path.read_text()
@@ -28,7 +29,8 @@ def read_exit_file(path: Path) -> ExitStatus | None:
     except FileNotFoundError:
         return None
     finished = datetime.fromtimestamp(mtime_ns / 1e9, tz=timezone.utc)
-    return ExitStatus(exit_code=int(text.strip() or "-1"), finished_at=finished)
+    return ExitStatus(exit_code=int(text.strip() or "-1"), finished_at=finished,
+                      oom_killed=oom_killed)
 
 
 def read_pid(path: Path) -> int | None:

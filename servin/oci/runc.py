@@ -1,4 +1,4 @@
-"""Direct calls to runc (state, start, kill, delete) on one daemon's own state root."""
+"""Direct calls to runc (state, start, kill, update, delete) on one daemon's own state root."""
 
 from __future__ import annotations
 
@@ -61,12 +61,12 @@ class Runc:
     def global_args(self) -> list[str]:
         return [f"--root={self.state_root}", "--log-format=json"]
 
-    async def run(self, action: str, *args: str) -> bytes:
+    async def run(self, action: str, *args: str, input: bytes | None = None) -> bytes:
         proc = await asyncio.create_subprocess_exec(
             self.binary, *self.global_args, action, *args,
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE)
-        out, err = await proc.communicate()
+            stdin=asyncio.subprocess.DEVNULL if input is None else asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await proc.communicate(input)
         if proc.returncode != 0:
             raise OCIRuntimeError(action, runc_error_text(err.decode(errors="replace")))
         return out
@@ -85,6 +85,11 @@ class Runc:
 
     async def kill(self, container_id: str, signal: int, *, all: bool = False) -> None:
         await self.run("kill", *(["--all"] if all else []), container_id, str(signal))
+
+    async def update(self, container_id: str, resources: dict[str, Any]) -> None:
+        """Change a live container's cgroup limits (an OCI ``linux.resources`` object)."""
+        await self.run("update", "--resources", "-", container_id,
+                       input=json.dumps(resources).encode())
 
     async def delete(self, container_id: str, *, force: bool = False) -> None:
         try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import shutil
 import signal as signals
@@ -26,10 +27,12 @@ import structlog
 
 from servin.errors import NotFound, SystemFailure
 from servin.oci.attach import AttachSocket, connect_in_dir
+from servin.oci.cgroups import oom_kill_count
 from servin.oci.conmon import (CTL_REOPEN_LOG, CTL_RESIZE, ConmonFiles, ConmonOptions,
                                spawn_conmon)
 from servin.oci.exits import ExitStatus, open_pidfd, read_exit_file, read_pid, wait_pidfd
 from servin.oci.runc import OCIRuntimeError, Runc
+from servin.oci.spec import Resources
 
 log = structlog.get_logger("servin.oci")
 
@@ -101,6 +104,11 @@ class Runtime:
     async def resume(self, container_id: str) -> None:
         await self.runc.run("resume", container_id)
 
+    async def update(self, container_id: str, resources: Resources) -> None:
+        """Apply new cgroup limits to a running or paused container (``runc update``)."""
+        await self.runc.update(container_id, resources.to_oci())
+        log.info("container_updated", container_id=container_id)
+
     async def delete(self, container_id: str, *, force: bool = False) -> None:
         """``runc delete``, then wait for conmon to finish and remove its files."""
         await self.runc.delete(container_id, force=force)
@@ -110,18 +118,32 @@ class Runtime:
         log.info("container_deleted", container_id=container_id)
 
     def read_exit(self, container_id: str) -> ExitStatus | None:
-        return read_exit_file(self._files(container_id).exit_file)
+        files = self._files(container_id)
+        return read_exit_file(files.exit_file, oom_killed=self._oom_killed(files))
+
+    def _oom_killed(self, files: ConmonFiles) -> bool:
+        """conmon's OOM mark, or (should conmon have missed the event as its container
+        exited) the kill count of the container's memory cgroup, which lasts until
+        ``runc delete``."""
+        if files.oom_file.exists():
+            return True
+        try:
+            spec = json.loads((files.bundle_link / "config.json").read_text())
+        except (OSError, ValueError):
+            return False
+        cgroups_path = spec.get("linux", {}).get("cgroupsPath")
+        return bool(cgroups_path) and oom_kill_count(cgroups_path) > 0
 
     async def wait_exit(self, container_id: str) -> ExitStatus:
         """Wait until the container has exited (through conmon's exit), then its status."""
-        files = self._files(container_id)
-        status = read_exit_file(files.exit_file)
+        status = self.read_exit(container_id)
         if status is not None:
             return status
+        files = self._files(container_id)
         pidfd = self._conmon_pidfd(files)
         if pidfd is not None:
             await wait_pidfd(pidfd)
-        status = read_exit_file(files.exit_file)
+        status = self.read_exit(container_id)
         if status is None:
             log.warning("container_exit_lost", container_id=container_id)
             status = ExitStatus(LOST_EXIT_CODE, datetime.now(timezone.utc))

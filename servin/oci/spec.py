@@ -31,22 +31,9 @@ DOCKER_NOFILE = 1048576
 DEFAULT_SHM_SIZE = 64 * 1024 * 1024
 
 
-def _char_device(path: str, major: int, minor: int) -> dict[str, Any]:
-    return {"path": path, "type": "c", "major": major, "minor": minor,
-            "fileMode": 0o666, "uid": 0, "gid": 0}
-
-
-DEFAULT_DEVICES = [
-    _char_device("/dev/null", 1, 3),
-    _char_device("/dev/zero", 1, 5),
-    _char_device("/dev/full", 1, 7),
-    _char_device("/dev/random", 1, 8),
-    _char_device("/dev/urandom", 1, 9),
-    _char_device("/dev/tty", 5, 0),
-]
-
-
-def _allow(kind: str, major: int | None, minor: int | None, access: str = "rwm") -> dict[str, Any]:
+def allow_rule(kind: str, major: int | None, minor: int | None,
+               access: str = "rwm") -> dict[str, Any]:
+    """A device cgroup rule allowing ``access`` to devices ``kind major:minor`` (None: any)."""
     rule: dict[str, Any] = {"allow": True, "type": kind, "access": access}
     if major is not None:
         rule["major"] = major
@@ -59,18 +46,18 @@ def _allow(kind: str, major: int | None, minor: int | None, access: str = "rwm")
 # and use of the standard character devices, ptys and tun.
 DEFAULT_DEVICE_RULES = [
     {"allow": False, "access": "rwm"},
-    _allow("c", None, None, "m"),
-    _allow("b", None, None, "m"),
-    _allow("c", 1, 3),    # null
-    _allow("c", 1, 5),    # zero
-    _allow("c", 1, 7),    # full
-    _allow("c", 1, 8),    # random
-    _allow("c", 1, 9),    # urandom
-    _allow("c", 5, 0),    # tty
-    _allow("c", 5, 1),    # console
-    _allow("c", 5, 2),    # ptmx
-    _allow("c", 136, None),  # pts/*
-    _allow("c", 10, 200),  # net/tun
+    allow_rule("c", None, None, "m"),
+    allow_rule("b", None, None, "m"),
+    allow_rule("c", 1, 3),    # null
+    allow_rule("c", 1, 5),    # zero
+    allow_rule("c", 1, 7),    # full
+    allow_rule("c", 1, 8),    # random
+    allow_rule("c", 1, 9),    # urandom
+    allow_rule("c", 5, 0),    # tty
+    allow_rule("c", 5, 1),    # console
+    allow_rule("c", 5, 2),    # ptmx
+    allow_rule("c", 136, None),  # pts/*
+    allow_rule("c", 10, 200),  # net/tun
 ]
 
 # Since 20.10 Docker lets unprivileged processes bind low ports and ping
@@ -140,11 +127,18 @@ class Rlimit:
 
 @attrs.frozen
 class Resources:
-    """The cgroup limits of a container; None leaves the kernel's default."""
+    """The cgroup limits of a container; None leaves the kernel's default.
+
+    Fields are OCI's (cgroup v1 semantics: ``memory_swap`` is memory plus swap,
+    -1 unlimited); runc maps them onto cgroup v2 files (swap.max = swap - limit,
+    shares -> weight, reservation -> memory.low).
+    """
 
     memory: int | None = None
     memory_swap: int | None = None
     memory_reservation: int | None = None
+    memory_swappiness: int | None = None
+    oom_kill_disable: bool | None = None
     cpu_shares: int | None = None
     cpu_quota: int | None = None
     cpu_period: int | None = None
@@ -153,10 +147,15 @@ class Resources:
     pids_limit: int | None = None
     blkio_weight: int | None = None
 
-    def to_oci(self, device_rules: list[dict[str, Any]]) -> dict[str, Any]:
-        out: dict[str, Any] = {"devices": device_rules}
+    def to_oci(self, device_rules: list[dict[str, Any]] | None = None, *,
+               cgroup_v2: bool = False) -> dict[str, Any]:
+        """``linux.resources``; without ``device_rules`` the form ``runc update`` reads."""
+        out: dict[str, Any] = {} if device_rules is None else {"devices": device_rules}
         memory = _drop_none({"limit": self.memory, "swap": self.memory_swap,
                              "reservation": self.memory_reservation})
+        if not cgroup_v2:  # v2 has neither knob; runc refuses them there
+            memory.update(_drop_none({"swappiness": self.memory_swappiness,
+                                      "disableOOMKiller": self.oom_kill_disable}))
         cpu = _drop_none({"shares": self.cpu_shares, "quota": self.cpu_quota,
                           "period": self.cpu_period, "cpus": self.cpuset_cpus,
                           "mems": self.cpuset_mems})
@@ -169,6 +168,33 @@ class Resources:
         if self.blkio_weight is not None:
             out["blockIO"] = {"weight": self.blkio_weight}
         return out
+
+
+@attrs.frozen
+class Device:
+    """A device node created in the container's /dev (``linux.devices``)."""
+
+    path: str
+    type: str  # "c" | "b" | "p"
+    major: int
+    minor: int
+    file_mode: int = 0o666
+    uid: int = 0
+    gid: int = 0
+
+    def to_oci(self) -> dict[str, Any]:
+        return {"path": self.path, "type": self.type, "major": self.major, "minor": self.minor,
+                "fileMode": self.file_mode, "uid": self.uid, "gid": self.gid}
+
+
+DEFAULT_DEVICES = [
+    Device("/dev/null", "c", 1, 3),
+    Device("/dev/zero", "c", 1, 5),
+    Device("/dev/full", "c", 1, 7),
+    Device("/dev/random", "c", 1, 8),
+    Device("/dev/urandom", "c", 1, 9),
+    Device("/dev/tty", "c", 5, 0),
+]
 
 
 def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
@@ -208,13 +234,22 @@ class SpecParams:
     privileged: bool = False
     capabilities: list[str] = attrs.field(factory=lambda: list(DEFAULT_CAPABILITIES))
     no_new_privileges: bool = False
+    apparmor_profile: str = ""  # only where the host runs AppArmor
     rlimits: list[Rlimit] = attrs.field(factory=list)
     # The daemon's own hard RLIMIT_NOFILE: the default limit never exceeds it.
     daemon_nofile_hard: int = attrs.field(factory=_daemon_nofile_hard)
     oom_score_adj: int = 0
     shm_size: int = DEFAULT_SHM_SIZE
+    # False for IpcMode "none": no /dev/shm at all.
+    shm: bool = True
     sysctls: dict[str, str] = attrs.field(factory=dict)
     resources: Resources = attrs.field(factory=Resources)
+    cgroup_v2: bool = False
+    # Devices beyond Docker's standard ones (--device; every host device when privileged).
+    devices: list[Device] = attrs.field(factory=list)
+    # Device cgroup rules added after Docker's defaults (--device, --device-cgroup-rule).
+    device_rules: list[dict[str, Any]] = attrs.field(factory=list)
+    seccomp: dict[str, Any] | None = None  # linux.seccomp; None is unconfined
     masked_paths: list[str] = attrs.field(factory=lambda: list(MASKED_PATHS))
     readonly_paths: list[str] = attrs.field(factory=lambda: list(READONLY_PATHS))
     annotations: dict[str, str] = attrs.field(factory=dict)
@@ -223,7 +258,7 @@ class SpecParams:
 def default_mounts(params: SpecParams) -> list[MountSpec]:
     """Docker's standard container mounts: /proc, /dev, /dev/pts, /dev/shm, /dev/mqueue, /sys."""
     sys_ro = [] if params.privileged else ["ro"]
-    return [
+    mounts = [
         MountSpec("/proc", "proc", "proc", ["nosuid", "noexec", "nodev"]),
         MountSpec("/dev", "tmpfs", "tmpfs", ["nosuid", "strictatime", "mode=755", "size=65536k"]),
         MountSpec("/dev/pts", "devpts", "devpts",
@@ -234,6 +269,7 @@ def default_mounts(params: SpecParams) -> list[MountSpec]:
         MountSpec("/dev/shm", "shm", "tmpfs",
                   ["nosuid", "noexec", "nodev", "mode=1777", f"size={params.shm_size}"]),
     ]
+    return mounts if params.shm else [m for m in mounts if m.destination != "/dev/shm"]
 
 
 def _depth(destination: str) -> int:
@@ -279,6 +315,12 @@ def _sysctls(params: SpecParams) -> dict[str, str]:
     return sysctls
 
 
+def _devices(params: SpecParams) -> list[Device]:
+    """Docker's standard devices, then the container's own; a path appears once."""
+    own = {d.path for d in params.devices}
+    return [d for d in DEFAULT_DEVICES if d.path not in own] + list(params.devices)
+
+
 def build_spec(params: SpecParams) -> dict[str, Any]:
     """The complete OCI runtime spec (config.json) for ``params``."""
     capabilities = ALL_CAPABILITIES if params.privileged else params.capabilities
@@ -299,20 +341,28 @@ def build_spec(params: SpecParams) -> dict[str, Any]:
         "noNewPrivileges": params.no_new_privileges,
         "oomScoreAdj": params.oom_score_adj,
     }
+    if params.apparmor_profile:
+        process["apparmorProfile"] = params.apparmor_profile
     if params.terminal and params.console_size:
         height, width = params.console_size
         process["consoleSize"] = {"height": height, "width": width}
 
-    device_rules = [{"allow": True, "access": "rwm"}] if params.privileged else DEFAULT_DEVICE_RULES
+    if params.privileged:
+        device_rules = [{"allow": True, "access": "rwm"}]
+    else:
+        device_rules = DEFAULT_DEVICE_RULES + params.device_rules
     linux: dict[str, Any] = {
         "namespaces": _namespaces(params),
-        "devices": list(DEFAULT_DEVICES),
-        "resources": params.resources.to_oci(list(device_rules)),
+        "devices": [d.to_oci() for d in _devices(params)],
+        "resources": params.resources.to_oci(list(device_rules), cgroup_v2=params.cgroup_v2),
         "cgroupsPath": params.cgroups_path,
         "sysctl": _sysctls(params),
         "maskedPaths": [] if params.privileged else list(params.masked_paths),
         "readonlyPaths": [] if params.privileged else list(params.readonly_paths),
     }
+
+    if params.seccomp is not None and not params.privileged:
+        linux["seccomp"] = params.seccomp
 
     spec: dict[str, Any] = {
         "ociVersion": OCI_VERSION,
