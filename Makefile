@@ -1,7 +1,7 @@
 # Servin: set-up, run and test on a Debian host (run as root).
 PYTHON ?= python3
 VENV := .venv
-DEBS := runc conmon busybox-static docker-registry iproute2 iptables catatonit
+DEBS := runc conmon busybox-static docker-registry iproute2 iptables catatonit procps
 SERVIND_ARGS ?=
 PYTEST_ARGS ?=
 
