@@ -29,11 +29,14 @@ from servin.containers import views
 from servin.containers.createconfig import (command_of, merge_image_config,
                                             normalize_config, normalize_host_config)
 from servin.containers.etcfiles import write_etc_files
+from servin.containers.filters import filter_containers
 from servin.containers.names import generate_name, validate_name
 from servin.containers.specparams import CGROUP_PARENT, spec_params
 from servin.containers.record import RECORD_FILE, Container, load_record, save_record
+from servin.containers.restartpolicy import RestartTracker, restarts_at_daemon_start
 from servin.errors import Conflict, InvalidArgument, NotFound, NotModified, ServinError
 from servin.events import EventBus
+from servin.filters import Filters
 from servin.images.manager import ImageManager
 from servin.oci.cgroups import remove_cgroup
 from servin.oci.logfile import LogEntry, read_log
@@ -90,6 +93,9 @@ class ContainerManager:
         self._stopped: dict[str, asyncio.Event] = {}
         self._pending_attach: dict[str, list[asyncio.Future[AttachSocket]]] = {}
         self._rootfs_users: dict[str, int] = {}
+        self._trackers: dict[str, RestartTracker] = {}
+        self._restarts: dict[str, asyncio.Task[None]] = {}
+        self._shutting_down = False
 
     # ----------------------------------------------------------------- lookup
 
@@ -198,12 +204,17 @@ class ContainerManager:
 
     async def start(self, ref: str) -> None:
         container = self.get(ref)
+        await self._cancel_restart(container)
         async with self._lock(container.id):
             status = container.state.status
             if status in ("running", "paused"):
                 raise NotModified("container already started")
             if status in ("removing", "dead"):
                 raise Conflict(f"cannot start container {container.id}: it is {status}")
+            # A start by hand begins a new run: restart count and back-off start over.
+            container.manually_stopped = False
+            container.restart_count = 0
+            self._trackers.pop(container.id, None)
             try:
                 await self._start_locked(container)
                 return
@@ -222,7 +233,8 @@ class ContainerManager:
         try:
             user = await asyncio.to_thread(resolve_user, rootfs, container.config.get("User") or "",
                                            container.host_config.get("GroupAdd"))
-            spec = build_spec(spec_params(container, rootfs, user, self.files(container.id)))
+            spec = build_spec(spec_params(container, rootfs, user, self.files(container.id),
+                                          resolve=self.get))
             await asyncio.to_thread(atomic_write_json, bundle / "config.json", spec)
             # conmon runs `runc create`; the process waits in runc's "created" state
             # until `runc start`, so attaches made before start miss no output.
@@ -283,16 +295,65 @@ class ContainerManager:
     # ---------------------------------------------------------------- monitor
 
     async def _monitor(self, container: Container) -> None:
-        """Wait for the container's exit, then record it and clean up after it."""
+        """Wait for the container's exit, record it, then restart or clean up after it."""
         status = await self._runtime.wait_exit(container.id)
         async with self._lock(container.id):
             await self._record_exit(container, status)
-        self._monitors.pop(container.id, None)
+            self._monitors.pop(container.id, None)
+            if await self._schedule_restart(container):
+                return
         if container.host_config.get("AutoRemove"):
             try:
                 await self.remove(container.id, force=True)
             except NotFound:
                 pass  # removed meanwhile by a client's DELETE
+
+    async def _schedule_restart(self, container: Container) -> bool:
+        """Apply the restart policy to an exit just recorded; True if a restart is due."""
+        if container.manually_stopped or self._shutting_down:
+            return False
+        tracker = self._trackers.setdefault(container.id, RestartTracker())
+        ran_for = (container.state.finished_ns - container.state.started_ns) / 1e9
+        delay = tracker.next_delay(container.host_config["RestartPolicy"],
+                                   exit_code=container.state.exit_code, manually_stopped=False,
+                                   ran_for=ran_for, restart_count=container.restart_count)
+        if delay is None:
+            return False
+        container.state.status = "restarting"
+        await self._persist(container)
+        self._restarts[container.id] = asyncio.create_task(self._restart_after(container, delay))
+        return True
+
+    async def _restart_after(self, container: Container, delay: float) -> None:
+        await asyncio.sleep(delay)
+        async with self._lock(container.id):
+            self._restarts.pop(container.id, None)
+            if container.state.status != "restarting":
+                return
+            if container.manually_stopped:  # stopped or killed while we waited for the lock
+                container.state.status = "exited"
+                await self._persist(container)
+                return
+            container.restart_count += 1
+            try:
+                await self._start_locked(container)
+            except ServinError as exc:
+                log.warning("restart_failed", id=container.short_id, error=exc.message)
+                container.state.status = "exited"
+                await self._persist(container)
+
+    async def _cancel_restart(self, container: Container) -> bool:
+        """Call off a pending restart; the container stays exited. True if there was one."""
+        task = self._restarts.pop(container.id, None)
+        if task is None:
+            return False
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        async with self._lock(container.id):
+            if container.state.status == "restarting":
+                container.state.status = "exited"
+                await self._persist(container)
+        return True
 
     async def _record_exit(self, container: Container, status: ExitStatus) -> None:
         await self._runtime.delete(container.id, force=True)
@@ -317,15 +378,11 @@ class ContainerManager:
 
     # -------------------------------------------------------------------- wait
 
-    async def wait(self, ref: str, condition: str) -> int:
-        """Block until ``condition``; return the exit code, as POST /containers/{id}/wait."""
+    def waiter(self, container: Container, condition: str) -> asyncio.Future[int]:
+        """Register a wait now (before the caller starts the container) and return it;
+        it resolves with the exit code, as POST /containers/{id}/wait."""
         if condition not in WAIT_CONDITIONS:
             raise InvalidArgument(f"invalid condition: {condition!r}")
-        container = self.get(ref)
-        return await self.waiter(container, condition)
-
-    def waiter(self, container: Container, condition: str) -> asyncio.Future[int]:
-        """Register a wait now (before the caller starts the container) and return it."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[int] = loop.create_future()
         running = container.state.status in ("running", "paused", "restarting")
@@ -341,12 +398,13 @@ class ContainerManager:
 
     async def remove(self, ref: str, *, force: bool = False) -> None:
         container = self.get(ref)
-        monitor = self._monitors.get(container.id)
         if container.state.status in ("running", "paused", "restarting"):
             if not force:
                 raise Conflict(f"You cannot remove a running container {container.id}. Stop "
                                "the container before attempting removal or force remove")
-            await self._kill_and_wait(container, monitor)
+            await self._mark_manually_stopped(container)
+            if not await self._cancel_restart(container):
+                await self._kill_and_wait(container, self._monitors.get(container.id))
         async with self._lock(container.id):
             if container.id not in self._containers:
                 return  # auto-removed as it exited: gone, as asked
@@ -360,6 +418,7 @@ class ContainerManager:
             del self._containers[container.id]
             self._names.pop(container.name, None)
             self._stopped.pop(container.id, None)
+            self._trackers.pop(container.id, None)
             waiters = self._waiters.pop(container.id, _Waiters())
         self._locks.pop(container.id, None)
         self._events.publish("container", "destroy", container.id,
@@ -371,6 +430,15 @@ class ContainerManager:
     async def stop(self, ref: str, timeout: int | None = None) -> None:
         """The stop signal, then SIGKILL after the timeout, as `docker stop`."""
         container = self.get(ref)
+        if container.state.status not in ("running", "paused", "restarting"):
+            raise NotModified("container already stopped")
+        # Marked first, so that no restart begins from here on.
+        await self._mark_manually_stopped(container)
+        if await self._cancel_restart(container):
+            self._events.publish("container", "stop", container.id, **self._attributes(container))
+            return
+        async with self._lock(container.id):
+            pass  # a restart already under way finishes first
         monitor = self._monitors.get(container.id)
         if container.state.status not in ("running", "paused") or monitor is None:
             raise NotModified("container already stopped")
@@ -378,7 +446,7 @@ class ContainerManager:
             timeout = container.config.get("StopTimeout") or DEFAULT_STOP_TIMEOUT
         stop_signal = parse_signal(container.config.get("StopSignal") or "SIGTERM")
         try:
-            await self._runtime.kill(container.id, stop_signal)
+            await self._signal(container, stop_signal)
             await asyncio.wait_for(asyncio.shield(monitor), timeout if timeout >= 0 else None)
         except (asyncio.TimeoutError, ServinError):
             await self._kill_and_wait(container, monitor)
@@ -387,11 +455,81 @@ class ContainerManager:
     async def kill(self, ref: str, signal_text: str | None) -> None:
         container = self.get(ref)
         number = parse_signal(signal_text or "SIGKILL")
-        if container.state.status not in ("running", "paused"):
+        if container.state.status not in ("running", "paused", "restarting"):
             raise Conflict(f"Cannot kill container: {ref}: Container {container.id} is not running")
-        await self._runtime.kill(container.id, number)
+        # As dockerd: any kill by a client keeps the restart policy from bringing it back.
+        await self._mark_manually_stopped(container)
+        if not await self._cancel_restart(container):
+            await self._signal(container, number)
         self._events.publish("container", "kill", container.id,
                              **self._attributes(container, signal=number))
+
+    async def _signal(self, container: Container, number: int) -> None:
+        await self._runtime.kill(container.id, number)
+        if container.state.status == "paused":
+            # A frozen process only gets the signal once thawed.
+            await self._runtime.resume(container.id)
+            container.state.status = "running"
+            await self._persist(container)
+
+    async def _mark_manually_stopped(self, container: Container) -> None:
+        if self._shutting_down:
+            return  # a daemon going down stops containers without a client asking
+        container.manually_stopped = True
+        await self._persist(container)
+
+    async def pause(self, ref: str) -> None:
+        container = self.get(ref)
+        async with self._lock(container.id):
+            if container.state.status == "paused":
+                raise Conflict(f"Container {container.id} is already paused")
+            if container.state.status != "running":
+                raise Conflict(f"Container {container.id} is not running")
+            await self._runtime.pause(container.id)
+            container.state.status = "paused"
+            await self._persist(container)
+        self._events.publish("container", "pause", container.id, **self._attributes(container))
+
+    async def unpause(self, ref: str) -> None:
+        container = self.get(ref)
+        async with self._lock(container.id):
+            if container.state.status != "paused":
+                raise Conflict(f"Container {container.id} is not paused")
+            await self._runtime.resume(container.id)
+            container.state.status = "running"
+            await self._persist(container)
+        self._events.publish("container", "unpause", container.id, **self._attributes(container))
+
+    async def restart(self, ref: str, timeout: int | None = None) -> None:
+        container = self.get(ref)
+        try:
+            await self.stop(container.id, timeout)
+        except NotModified:
+            pass
+        await self.start(container.id)
+        self._events.publish("container", "restart", container.id, **self._attributes(container))
+
+    async def rename(self, ref: str, new_name: str) -> None:
+        container = self.get(ref)
+        if not new_name:
+            raise InvalidArgument("Neither old nor new names may be empty")
+        name = validate_name(new_name)
+        if name == container.name:
+            raise InvalidArgument("Renaming a container with the same name as its current "
+                                  "name")
+        async with self._lock(container.id):
+            old_name = container.name
+            self._reserve_name(container.id, name)
+            container.name = name
+            try:
+                await self._persist(container)
+            except BaseException:
+                container.name = old_name
+                self._names.pop(name, None)
+                raise
+            self._names.pop(old_name, None)
+        self._events.publish("container", "rename", container.id,
+                             **self._attributes(container, oldName="/" + old_name))
 
     async def resize(self, ref: str, height: int, width: int) -> None:
         container = self.get(ref)
@@ -472,13 +610,27 @@ class ContainerManager:
 
     # -------------------------------------------------------------- list, view
 
-    def list(self, *, all: bool = False, limit: int | None = None) -> list[dict[str, Any]]:
-        containers = sorted(self._containers.values(), key=lambda c: c.created_ns, reverse=True)
-        if not all and not (limit and limit > 0):
-            containers = [c for c in containers if c.state.status in ("running", "paused")]
-        if limit and limit > 0:
-            containers = containers[:limit]
-        return [views.summary(c, self._image_name(c)) for c in containers]
+    def list(self, *, all: bool = False, limit: int | None = None,
+             filters: Filters | None = None) -> list[Container]:
+        """Newest first, as GET /containers/json: running ones only unless ``all``, a
+        ``limit`` or a status filter asks for more."""
+        filters = filters or {}
+        containers = filter_containers(list(self._containers.values()), filters,
+                                       resolve=self.get, image_ids=self._image_id,
+                                       health=_health_status)
+        if not (all or (limit and limit > 0) or "status" in filters):
+            containers = [c for c in containers if c.state.status in ("running", "paused",
+                                                                       "restarting")]
+        return containers[:limit] if limit and limit > 0 else containers
+
+    def summary(self, container: Container) -> dict[str, Any]:
+        return views.summary(container, self._image_name(container))
+
+    def _image_id(self, ref: str) -> str | None:
+        try:
+            return self._images.resolve(ref).id
+        except NotFound:
+            return None
 
     def inspect(self, ref: str) -> dict[str, Any]:
         container = self.get(ref)
@@ -492,7 +644,8 @@ class ContainerManager:
     # --------------------------------------------------------- restore, close
 
     async def restore(self) -> None:
-        """Load the records and reconcile them with what runc knows (live restore)."""
+        """Load the records, reconcile them with what runc knows (live restore), then
+        bring back the containers whose restart policy says so, as dockerd does."""
         self._root.mkdir(parents=True, exist_ok=True, mode=0o710)
         self._bundles.mkdir(parents=True, exist_ok=True, mode=0o700)
         for directory in sorted(self._root.iterdir()):
@@ -510,7 +663,17 @@ class ContainerManager:
             self._names[container.name] = container.id
             self._waiters[container.id] = _Waiters()
             await self._reconcile(container)
-        log.info("containers_restored", count=len(self._containers))
+        comebacks = [c for c in self._containers.values() if c.state.status == "exited"
+                     and restarts_at_daemon_start(
+                         c.host_config["RestartPolicy"], exit_code=c.state.exit_code,
+                         manually_stopped=c.manually_stopped, restart_count=c.restart_count)]
+        for container in comebacks:
+            try:
+                async with self._lock(container.id):
+                    await self._start_locked(container)
+            except ServinError as exc:
+                log.warning("restart_at_start_failed", id=container.short_id, error=exc.message)
+        log.info("containers_restored", count=len(self._containers), restarted=len(comebacks))
 
     async def _reconcile(self, container: Container) -> None:
         state = await self._runtime.state(container.id)
@@ -526,21 +689,28 @@ class ContainerManager:
             log.info("container_adopted", id=container.short_id, pid=container.state.pid)
             return
         exit_status = self._runtime.read_exit(container.id)
-        if container.state.status in ("running", "paused", "restarting") or (
-                status is not None and exit_status is not None):
+        if exit_status is not None or container.state.status in ("running", "paused"):
+            # It exited while no daemon watched: record it now, 255 if conmon could not say.
             await self._record_exit(container, exit_status or ExitStatus(
                 exit_code=255, finished_at=datetime.now(timezone.utc)))
         elif status is not None:
             # Created by runc but never started: the daemon died mid-start.
             await self._runtime.delete(container.id, force=True)
-            await self._release_rootfs(container)
-        elif container.state.status == "removing":
+        if container.state.status == "restarting":
+            # Its exit was recorded before the crash; the restart never happened.
+            container.state.status = "exited"
+            await self._persist(container)
+        if container.state.status == "removing":
             await self.remove(container.id, force=True)
         else:
             await self._release_rootfs(container)
 
     async def shutdown(self) -> None:
         """Leave running containers to conmon (live restore) or stop them."""
+        self._shutting_down = True
+        for task in self._restarts.values():
+            task.cancel()
+        await asyncio.gather(*self._restarts.values(), return_exceptions=True)
         if not self._config.live_restore:
             await asyncio.gather(*(self.stop(c.id) for c in list(self._containers.values())
                                    if c.state.status in ("running", "paused")),
@@ -551,6 +721,11 @@ class ContainerManager:
         self._monitors.clear()
         # runc leaves the parent cgroup behind; it goes once no container uses it.
         await asyncio.to_thread(remove_cgroup, "/" + CGROUP_PARENT)
+
+
+def _health_status(container: Container) -> str:
+    """The health filter's view: no healthchecks run yet, so every container is "none"."""
+    return "none"
 
 
 def parse_signal(text: str | int) -> int:

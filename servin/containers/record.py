@@ -42,6 +42,9 @@ class Container:
     args: list[str]
     state: ContainerState = attrs.Factory(ContainerState)
     restart_count: int = 0
+    # Stopped or killed by a client: no restart until started again (dockerd's
+    # HasBeenManuallyStopped; unless-stopped also stays down across daemon restarts).
+    manually_stopped: bool = False
 
     @property
     def short_id(self) -> str:

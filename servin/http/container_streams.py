@@ -1,0 +1,182 @@
+"""A container's output and input streams: logs, attach (hijacked) and attach over WebSocket."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import AsyncIterator, Awaitable, Callable
+
+from aiohttp import WSMsgType, web
+
+from servin.containers.detachkeys import EscapeScanner, parse_detach_keys
+from servin.containers.manager import ContainerManager
+from servin.containers.record import Container
+from servin.errors import InvalidArgument
+from servin.http.context import engine_of
+from servin.http.framing import frame
+from servin.http.hijack import MULTIPLEXED_STREAM, RAW_STREAM, HijackedResponse
+from servin.http.params import query_bool
+from servin.http.routing import Routes
+from servin.oci.logfile import LogEntry
+from servin.oci.runtime import AttachSocket
+from servin.timefmt import rfc3339_nano
+
+routes = Routes()
+
+STDIN_CHUNK = 32 * 1024
+
+Send = Callable[[bytes], Awaitable[None]]
+
+
+def _timestamp_ns(request: web.Request, name: str) -> int | None:
+    """Docker's since/until: unix seconds with an optional fraction."""
+    value = request.query.get(name)
+    if not value or value == "0":
+        return None
+    try:
+        seconds, _, fraction = value.partition(".")
+        return int(seconds) * 1_000_000_000 + int(fraction.ljust(9, "0")[:9] or 0)
+    except ValueError:
+        raise InvalidArgument(f"invalid value for {name}: {value!r}") from None
+
+
+def _tail(request: web.Request) -> int | None:
+    value = request.query.get("tail", "all")
+    if value in ("", "all"):
+        return None
+    try:
+        tail = int(value)
+    except ValueError:
+        raise InvalidArgument(f"invalid value for tail: {value!r}") from None
+    return tail if tail >= 0 else None
+
+
+class OutputWriter:
+    """Sends chosen streams of a container's output: framed, or raw (TTY, WebSocket)."""
+
+    def __init__(self, send: Send, *, framed: bool, stdout: bool, stderr: bool,
+                 timestamps: bool = False) -> None:
+        self._send = send
+        self._framed = framed
+        self._streams = {name for name, wanted in (("stdout", stdout), ("stderr", stderr))
+                         if wanted}
+        self._timestamps = timestamps
+
+    async def entry(self, entry: LogEntry) -> None:
+        data = entry.data
+        if self._timestamps:
+            data = rfc3339_nano(entry.time_ns).encode() + b" " + data
+        await self.write(entry.stream, data)
+
+    async def write(self, stream: str, data: bytes) -> None:
+        if stream in self._streams and data:
+            await self._send(frame(stream, data) if self._framed else data)
+
+
+@routes.get("/containers/{id}/logs")
+async def logs(request: web.Request) -> web.StreamResponse:
+    manager = engine_of(request).containers
+    container = manager.get(request.match_info["id"])
+    stdout, stderr = query_bool(request, "stdout"), query_bool(request, "stderr")
+    if not (stdout or stderr):
+        raise InvalidArgument("Bad parameters: you must choose at least one stream")
+    entries = manager.logs(container, follow=query_bool(request, "follow"),
+                           since_ns=_timestamp_ns(request, "since"),
+                           until_ns=_timestamp_ns(request, "until"), tail=_tail(request))
+    response = web.StreamResponse(
+        headers={"Content-Type": RAW_STREAM if container.tty else MULTIPLEXED_STREAM})
+    await response.prepare(request)
+    writer = OutputWriter(response.write, framed=not container.tty, stdout=stdout,
+                          stderr=stderr, timestamps=query_bool(request, "timestamps"))
+    async for entry in entries:
+        await writer.entry(entry)
+    await response.write_eof()
+    return response
+
+
+class _AttachRequest:
+    """What an attach asks for, checked before the connection is taken over."""
+
+    def __init__(self, request: web.Request) -> None:
+        self.manager: ContainerManager = engine_of(request).containers
+        self.container: Container = self.manager.get(request.match_info["id"])
+        self.detach_keys = parse_detach_keys(request.query.get("detachKeys"))
+        self.stdout = query_bool(request, "stdout")
+        self.stderr = query_bool(request, "stderr")
+        self.stdin = query_bool(request, "stdin") and bool(self.container.config.get("OpenStdin"))
+        self.logs = query_bool(request, "logs")
+        self.stream = query_bool(request, "stream")
+
+    async def serve(self, writer: OutputWriter, stdin: AsyncIterator[bytes]) -> None:
+        if self.logs:
+            async for entry in self.manager.logs(self.container, follow=False, since_ns=None,
+                                                 until_ns=None, tail=None):
+                await writer.entry(entry)
+        if not self.stream:
+            return
+        socket = await self.manager.open_attach(self.container)
+        if socket is None:
+            return
+        stdin_task = (asyncio.create_task(self._copy_stdin(stdin, socket))
+                      if self.stdin else None)
+        try:
+            while (chunk := await socket.read()) is not None:
+                await writer.write(*chunk)
+        except (ConnectionResetError, BrokenPipeError):
+            pass  # the client went away; the container goes on
+        finally:
+            if stdin_task is not None:
+                stdin_task.cancel()
+                await asyncio.gather(stdin_task, return_exceptions=True)
+            socket.close()
+
+    async def _copy_stdin(self, stdin: AsyncIterator[bytes], socket: AttachSocket) -> None:
+        scanner = EscapeScanner(self.detach_keys)
+        async for data in stdin:
+            data, detached = scanner.feed(data)
+            if data:
+                await socket.write(data)
+            if detached:
+                # The client leaves; closing our end ends the output loop too.
+                socket.close()
+                return
+        # The client closed its stdin: with StdinOnce the container's stdin closes too.
+        if self.container.config.get("StdinOnce"):
+            await socket.close_stdin()
+
+
+async def _reader_chunks(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
+    while data := await reader.read(STDIN_CHUNK):
+        yield data
+
+
+@routes.post("/containers/{id}/attach")
+async def attach(request: web.Request) -> web.StreamResponse:
+    wanted = _AttachRequest(request)
+    tty = wanted.container.tty
+    response = HijackedResponse(RAW_STREAM if tty else MULTIPLEXED_STREAM)
+    await response.start(request)
+    writer = OutputWriter(response.write, framed=not tty, stdout=wanted.stdout,
+                          stderr=wanted.stderr)
+    await wanted.serve(writer, _reader_chunks(response.stdin))
+    return response
+
+
+@routes.get("/containers/{id}/attach/ws")
+async def attach_websocket(request: web.Request) -> web.WebSocketResponse:
+    wanted = _AttachRequest(request)
+    ws = web.WebSocketResponse()
+    await ws.prepare(request)
+
+    async def messages() -> AsyncIterator[bytes]:
+        async for message in ws:
+            if message.type == WSMsgType.BINARY:
+                yield message.data
+            elif message.type == WSMsgType.TEXT:
+                yield message.data.encode()
+
+    # A WebSocket carries the streams unframed, as dockerd sends them.
+    writer = OutputWriter(ws.send_bytes, framed=False, stdout=wanted.stdout,
+                          stderr=wanted.stderr)
+    await wanted.serve(writer, messages())
+    await ws.close()
+    return ws
