@@ -134,6 +134,9 @@ async def spawn_conmon(conmon: str, runc: Runc, files: ConmonFiles, opts: Conmon
     try:
         proc = await asyncio.create_subprocess_exec(
             *conmon_argv(conmon, runc, files, opts), env=env, pass_fds=(write_fd,),
+            # conmon drops files (an "oom" mark) in its working directory: keep them
+            # in the container's own state directory, not wherever servind started.
+            cwd=files.state_dir,
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE)
     except BaseException:
