@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+import time
 from typing import Any, Iterable
 
 from servin.errors import InvalidArgument
+from servin.timefmt import parse_rfc3339_ns
 
 TRUE_VALUES = ("true", "1")
 FALSE_VALUES = ("false", "0")
@@ -60,3 +63,41 @@ def labels_match(labels: dict[str, str], filters: Filters) -> bool:
     """Every ``label`` filter holds and no ``label!`` filter does, as dockerd's prune."""
     return (all(label_matches(labels, wanted) for wanted in filters.get("label", []))
             and not any(label_matches(labels, unwanted) for unwanted in filters.get("label!", [])))
+
+
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0,
+                   "h": 3600.0}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+
+
+def parse_go_duration(text: str) -> float | None:
+    """Seconds of a Go duration such as ``90s`` or ``1h30m``; None if it is not one."""
+    body = text.lstrip("+-")
+    if not body:
+        return None
+    total, position = 0.0, 0
+    for match in _DURATION_PART.finditer(body):
+        if match.start() != position:
+            return None
+        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        position = match.end()
+    if position != len(body):
+        return None
+    return -total if text.startswith("-") else total
+
+
+def timestamp_filter_ns(value: str, now_ns: int | None = None) -> int:
+    """The moment an ``until``/``since`` filter names, as dockerd's GetTimestamp reads it:
+    a duration back from now, an RFC 3339 time, or unix seconds with a fraction."""
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    duration = parse_go_duration(value)
+    if duration is not None:
+        return now_ns - int(duration * 1e9)
+    # A time without a zone is taken as UTC.
+    moment = parse_rfc3339_ns(value) or parse_rfc3339_ns(value + "Z")
+    if moment:
+        return moment
+    seconds, _, fraction = value.partition(".")
+    if seconds.isdigit() and (not fraction or fraction.isdigit()):
+        return int(seconds) * 1_000_000_000 + int(fraction.ljust(9, "0")[:9] or 0)
+    raise InvalidArgument(f"failed to parse value as time or duration: \"{value}\"")

@@ -36,7 +36,8 @@ from servin.containers.record import RECORD_FILE, Container, load_record, save_r
 from servin.containers.restartpolicy import RestartTracker, restarts_at_daemon_start
 from servin.errors import Conflict, InvalidArgument, NotFound, NotModified, ServinError
 from servin.events import EventBus
-from servin.filters import Filters
+from servin.containers.sizes import ContainerSizes, container_sizes
+from servin.filters import Filters, check_keys, labels_match, timestamp_filter_ns
 from servin.images.manager import ImageManager
 from servin.oci.cgroups import remove_cgroup
 from servin.oci.logfile import LogEntry, read_log
@@ -427,6 +428,14 @@ class ContainerManager:
         _Waiters.resolve(waiters.next_exit, container.state.exit_code)
         _Waiters.resolve(waiters.removed, container.state.exit_code)
 
+    def remove_link(self, name: str) -> None:
+        """DELETE ?link=1 removes a link alias (``/parent/alias``), never a container."""
+        parent, _, _ = ("/" + name.lstrip("/")).rpartition("/")
+        if not parent:
+            raise Conflict("Conflict, cannot remove the default link name of the container")
+        # Links between containers come with bridge networking; none exist yet.
+        raise NotFound(f"Could not find entity for {name}")
+
     async def stop(self, ref: str, timeout: int | None = None) -> None:
         """The stop signal, then SIGKILL after the timeout, as `docker stop`."""
         container = self.get(ref)
@@ -623,8 +632,47 @@ class ContainerManager:
                                                                        "restarting")]
         return containers[:limit] if limit and limit > 0 else containers
 
-    def summary(self, container: Container) -> dict[str, Any]:
-        return views.summary(container, self._image_name(container))
+    async def summary(self, container: Container, *, size: bool = False) -> dict[str, Any]:
+        out = views.summary(container, self._image_name(container))
+        if size:
+            out.update(await self._size_fields(container))
+        return out
+
+    async def sizes(self, container: Container) -> ContainerSizes:
+        """SizeRw and SizeRootFs, counted off the event loop."""
+        try:
+            chain_id = self._images.resolve(container.image_id).chain_id
+        except NotFound:
+            chain_id = None  # the image is gone: only the container's own layer counts
+        return await asyncio.to_thread(container_sizes, self._images.layers, container.id,
+                                       chain_id)
+
+    async def _size_fields(self, container: Container) -> dict[str, int]:
+        sizes = await self.sizes(container)
+        return {"SizeRw": sizes.size_rw, "SizeRootFs": sizes.size_root_fs}
+
+    async def prune(self, filters: Filters) -> tuple[list[str], int]:
+        """Remove the stopped containers that pass the filters, as POST /containers/prune."""
+        check_keys(filters, ("until", "label", "label!"))
+        until = [timestamp_filter_ns(value) for value in filters.get("until", [])]
+        deleted: list[str] = []
+        reclaimed = 0
+        for container in list(self._containers.values()):
+            if container.state.status not in ("created", "exited", "dead"):
+                continue
+            if any(container.created_ns >= moment for moment in until):
+                continue
+            if not labels_match(container.config.get("Labels") or {}, filters):
+                continue
+            size = (await self.sizes(container)).size_rw
+            try:
+                await self.remove(container.id)
+            except (Conflict, NotFound):
+                continue  # started or removed meanwhile
+            deleted.append(container.id)
+            reclaimed += size
+        self._events.publish("container", "prune", "", reclaimed=reclaimed)
+        return deleted, reclaimed
 
     def _image_id(self, ref: str) -> str | None:
         try:
@@ -632,14 +680,17 @@ class ContainerManager:
         except NotFound:
             return None
 
-    def inspect(self, ref: str) -> dict[str, Any]:
+    async def inspect(self, ref: str, *, size: bool = False) -> dict[str, Any]:
         container = self.get(ref)
         running = container.state.status in ("running", "paused") and container.state.pid
         sandbox_key = (f"/proc/{container.state.pid}/ns/net"
                        if running and container.host_config["NetworkMode"] != "host" else "")
-        return views.inspect(container, files=self.files(container.id),
-                             graph_driver=self._images.layers.graph_driver_data(container.id),
-                             sandbox_key=sandbox_key)
+        out = views.inspect(container, files=self.files(container.id),
+                            graph_driver=self._images.layers.graph_driver_data(container.id),
+                            sandbox_key=sandbox_key)
+        if size:
+            out.update(await self._size_fields(container))
+        return out
 
     # --------------------------------------------------------- restore, close
 

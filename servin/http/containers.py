@@ -26,12 +26,20 @@ async def list_containers(request: web.Request) -> web.Response:
     manager = engine_of(request).containers
     containers = manager.list(all=query_bool(request, "all"), limit=query_int(request, "limit"),
                               filters=query_filters(request))
-    return web.json_response([manager.summary(c) for c in containers])
+    size = query_bool(request, "size")
+    return web.json_response([await manager.summary(c, size=size) for c in containers])
 
 
 @routes.get("/containers/{id}/json")
 async def inspect(request: web.Request) -> web.Response:
-    return web.json_response(engine_of(request).containers.inspect(request.match_info["id"]))
+    return web.json_response(await engine_of(request).containers.inspect(
+        request.match_info["id"], size=query_bool(request, "size")))
+
+
+@routes.post("/containers/prune")
+async def prune(request: web.Request) -> web.Response:
+    deleted, reclaimed = await engine_of(request).containers.prune(query_filters(request))
+    return web.json_response({"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed})
 
 
 @routes.post("/containers/{id}/start")
@@ -107,6 +115,9 @@ async def wait(request: web.Request) -> web.StreamResponse:
 
 @routes.delete("/containers/{id}")
 async def remove(request: web.Request) -> web.Response:
-    await engine_of(request).containers.remove(request.match_info["id"],
-                                               force=query_bool(request, "force"))
+    manager = engine_of(request).containers
+    if query_bool(request, "link"):
+        manager.remove_link(request.match_info["id"])
+    else:
+        await manager.remove(request.match_info["id"], force=query_bool(request, "force"))
     return web.Response(status=204)

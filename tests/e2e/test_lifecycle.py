@@ -235,3 +235,44 @@ def test_daemon_restart_brings_back_always_containers(make_servind, test_images)
     assert state(client, plain.id)["Status"] == "exited"
     for container_id in (always.id, unless.id, plain.id):
         client.api.remove_container(container_id, force=True)
+
+
+def test_prune_removes_stopped_containers_by_label_and_age(containers, alpine, docker_client):
+    api = docker_client.api
+    keep_running = containers.run(alpine, ["sleep", "60"], detach=True, labels={"p": "1"})
+    old = containers.run(alpine, ["sh", "-c", "head -c 5000 /dev/zero > /junk"], detach=True,
+                         labels={"p": "1"})
+    old.wait()
+    other = containers.create(alpine, ["true"], labels={"p": "2"})
+    assert api.prune_containers(filters={"until": "1h"})["ContainersDeleted"] is None
+    result = api.prune_containers(filters={"label": "p=1"})
+    assert result["ContainersDeleted"] == [old.id]
+    assert result["SpaceReclaimed"] >= 5000
+    remaining = {c["Id"] for c in api.containers(all=True)}
+    assert {keep_running.id, other.id} <= remaining and old.id not in remaining
+    with pytest.raises(docker.errors.APIError) as err:
+        api.prune_containers(filters={"colour": "red"})
+    assert err.value.status_code == 400
+
+
+def test_sizes_in_inspect_and_list(containers, alpine, docker_client):
+    container = containers.run(alpine, ["sh", "-c", "head -c 12345 /dev/zero > /blob"],
+                               detach=True)
+    container.wait()
+    info = docker_client.api.inspect_container(container.id)
+    assert "SizeRw" not in info
+    sized = docker_client.api._result(docker_client.api._get(
+        docker_client.api._url("/containers/{0}/json", container.id), params={"size": 1}), True)
+    assert sized["SizeRw"] >= 12345
+    assert sized["SizeRootFs"] > sized["SizeRw"]
+    listed = [c for c in docker_client.api.containers(all=True, size=True)
+              if c["Id"] == container.id][0]
+    assert listed["SizeRw"] == sized["SizeRw"]
+
+
+def test_delete_link_never_removes_the_container(containers, alpine, docker_client):
+    container = containers.create(alpine, ["true"], name="linked-name")
+    with pytest.raises(docker.errors.APIError) as err:
+        docker_client.api.remove_container("linked-name", link=True)
+    assert err.value.status_code == 409
+    assert docker_client.api.inspect_container(container.id)["Id"] == container.id

@@ -1,7 +1,8 @@
 import pytest
 
 from servin.errors import InvalidArgument
-from servin.filters import bool_filter, check_keys, label_matches, labels_match, parse_filters
+from servin.filters import (bool_filter, check_keys, label_matches, labels_match, parse_filters,
+                            parse_go_duration, timestamp_filter_ns)
 
 
 def test_both_filter_encodings():
@@ -35,3 +36,19 @@ def test_labels():
     assert not label_matches(labels, "tier=db") and not label_matches(labels, "team")
     assert labels_match(labels, {"label": ["tier=web"], "label!": ["team"]})
     assert not labels_match(labels, {"label!": ["env"]})
+
+
+def test_go_durations():
+    assert parse_go_duration("90s") == 90
+    assert parse_go_duration("1h30m") == 5400
+    assert parse_go_duration("1.5h") == 5400
+    assert parse_go_duration("10") is None and parse_go_duration("h") is None
+
+
+def test_timestamp_filters():
+    now = 1_700_000_000 * 10**9
+    assert timestamp_filter_ns("10m", now) == now - 600 * 10**9
+    assert timestamp_filter_ns("1500000000.5") == 1_500_000_000_500_000_000
+    assert timestamp_filter_ns("2017-07-14T02:40:00Z") == 1_500_000_000 * 10**9
+    with pytest.raises(InvalidArgument, match="failed to parse value as time or duration"):
+        timestamp_filter_ns("yesterday")
