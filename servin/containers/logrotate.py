@@ -3,10 +3,15 @@
 conmon appends to the live log and knows nothing of a size limit (its own
 ``--log-size-max`` replaces the full file by an empty one, losing what was in it).
 One watcher task per running container wakes on inotify; once the live file has
-reached max-size it is renamed to ``<log>.1`` (older files move up, those beyond
-max-file go) and conmon is asked to reopen its log. conmon keeps appending to the
-renamed file until it reopens, so no line is lost; the live file may overshoot
+reached max-size, older files move up (those beyond max-file go), the live file is
+hard-linked as ``<log>.1`` and conmon is asked to reopen its log, which puts a new
+file in the live file's place. conmon appends to the old file until then, so no
+line is lost, and the log path never goes missing; the live file may overshoot
 max-size by what is written meanwhile.
+
+Output faster than the watcher (a burst, then the exit), or written while no
+daemon ran, is cut to size when the container has exited: the live file is split
+at line ends into max-size pieces, of which the newest max-file are kept.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 import structlog
 
@@ -22,6 +27,7 @@ from servin.containers.logconfig import LogPolicy
 from servin.errors import ServinError
 from servin.oci.inotify import IN_CREATE, IN_MODIFY, IN_MOVED_TO, ChangeWatcher
 from servin.oci.logfile import rotated_numbers, rotated_path
+from servin.store import atomic_write
 
 log = structlog.get_logger("servin.containers")
 
@@ -30,6 +36,13 @@ class LogReopener(Protocol):
     """What conmon offers: write the log to a fresh file at its path (Runtime does this)."""
 
     def reopen_log(self, container_id: str) -> None: ...
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except FileNotFoundError:
+        return False
 
 
 def _size(path: Path) -> int | None:
@@ -59,6 +72,13 @@ class LogRotator:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
 
+    async def exited(self, container_id: str, log_path: Path, policy: LogPolicy) -> None:
+        """The container's output has ended (conmon is gone): stop watching, cut to size."""
+        await self.stop(container_id)
+        if policy.rotates:
+            assert policy.max_size is not None
+            await asyncio.to_thread(split_log, log_path, policy.max_size, policy.max_file)
+
     async def close(self) -> None:
         await asyncio.gather(*(self.stop(cid) for cid in list(self._tasks)))
 
@@ -68,10 +88,6 @@ class LogRotator:
         try:
             # The directory: the live file is a new one after each rotation.
             watcher.watch(path.parent, IN_MODIFY | IN_CREATE | IN_MOVED_TO)
-            if _size(path) is None and rotated_numbers(path):
-                # A daemon stopped between renaming the live file and asking conmon to
-                # reopen it: conmon still appends to <log>.1.
-                await asyncio.to_thread(self._reopen, container_id)
             while True:
                 watcher.changed.clear()
                 size = _size(path)
@@ -85,19 +101,24 @@ class LogRotator:
             watcher.close()
 
     def _rotate(self, container_id: str, path: Path, max_file: int) -> bool:
-        """Rename the live file to ``.1`` and have conmon reopen; False once conmon is gone."""
-        for number in reversed(rotated_numbers(path)):
-            if number + 1 >= max_file:
-                rotated_path(path, number).unlink(missing_ok=True)
-            else:
-                rotated_path(path, number).rename(rotated_path(path, number + 1))
-        path.rename(rotated_path(path, 1))
-        reopened = self._reopen(container_id)
+        """Make the live file ``.1`` and have conmon start a new one; False once conmon is gone."""
+        newest = rotated_path(path, 1)
+        # Already linked when a daemon stopped before conmon reopened: only that is left.
+        if not _same_file(path, newest):
+            for number in reversed(rotated_numbers(path)):
+                if number + 1 >= max_file:
+                    rotated_path(path, number).unlink(missing_ok=True)
+                else:
+                    rotated_path(path, number).rename(rotated_path(path, number + 1))
+            os.link(path, newest)
+        if not self._reopen(container_id):
+            newest.unlink()  # the output ended: the live file stays as it is
+            return False
         if max_file == 1:
-            # Only the live file is kept: what went to the old one is let go, as dockerd.
-            rotated_path(path, 1).unlink(missing_ok=True)
+            # Only the live file is kept: the old one is let go, as dockerd truncates.
+            newest.unlink()
         log.debug("log_rotated", id=container_id[:12])
-        return reopened
+        return True
 
     def _reopen(self, container_id: str) -> bool:
         try:
@@ -106,3 +127,49 @@ class LogRotator:
             log.info("log_reopen_failed", id=container_id[:12], error=exc.message)
             return False
         return True
+
+
+def _pieces(file: BinaryIO, max_size: int) -> list[tuple[int, int]]:
+    """(start, end) offsets of consecutive runs of whole lines of at most ``max_size``
+    bytes (a longer line makes a piece of its own)."""
+    pieces: list[tuple[int, int]] = []
+    start = position = 0
+    for line in file:
+        if position > start and position + len(line) - start > max_size:
+            pieces.append((start, position))
+            start = position
+        position += len(line)
+    if position > start:
+        pieces.append((start, position))
+    return pieces
+
+
+def _copy_range(file: BinaryIO, start: int, end: int, target: Path) -> None:
+    file.seek(start)
+    atomic_write(target, file.read(end - start))
+
+
+def split_log(path: Path, max_size: int, max_file: int) -> None:
+    """Cut a live log that nobody writes any more into max-size files, keeping max-file.
+
+    The newest piece stays the live file, the older ones become ``.1``, ``.2``...
+    ahead of the files rotated before, which move up (or go, beyond max-file).
+    """
+    try:
+        file = open(path, "rb")
+    except FileNotFoundError:
+        return
+    with file:
+        if os.fstat(file.fileno()).st_size <= max_size:
+            return
+        kept = _pieces(file, max_size)[-max_file:]
+        older = kept[:-1]
+        shift = len(older)
+        for number in reversed(rotated_numbers(path)):
+            if number + shift >= max_file:
+                rotated_path(path, number).unlink(missing_ok=True)
+            elif shift:
+                rotated_path(path, number).rename(rotated_path(path, number + shift))
+        for age, (start, end) in enumerate(reversed(older), start=1):
+            _copy_range(file, start, end, rotated_path(path, age))
+        _copy_range(file, *kept[-1], path)

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from servin.containers.logconfig import LogPolicy
-from servin.containers.logrotate import LogRotator
+from servin.containers.logrotate import LogRotator, split_log
 from servin.errors import NotFound
 from servin.oci.logfile import read_log, rotated_numbers, rotated_path
 
@@ -128,24 +128,28 @@ def test_max_file_one_keeps_only_the_live_file(tmp_path):
 
 
 def test_restart_mid_rotation_asks_conmon_to_reopen(tmp_path):
-    """A daemon that died after renaming the live file: the next one has conmon reopen."""
+    """A daemon that died after linking the live file as .1: the next one has conmon reopen."""
     log = tmp_path / "container.log"
 
     async def run():
         writer = ConmonLikeWriter(log)
-        writer.write_line(1)
-        log.rename(rotated_path(log, 1))
+        for number in range(3):
+            writer.write_line(number)
+        rotated_path(log, 1).write_text("older\n")
+        rotated_path(log, 1).rename(rotated_path(log, 2))
+        os.link(log, rotated_path(log, 1))
         rotator = LogRotator(writer)
-        rotator.start("c1", log, LogPolicy(driver="json-file", max_size=10_000, max_file=2))
+        rotator.start("c1", log, LogPolicy(driver="json-file", max_size=50, max_file=3))
         await settle()
-        writer.write_line(2)
+        writer.write_line(3)
         await rotator.stop("c1")
         writer.close()
         return writer.reopens
 
     assert asyncio.run(run()) == 1
-    assert rotated_path(log, 1).read_text().endswith("line1\n")
-    assert log.read_text().endswith("line2\n")
+    assert rotated_path(log, 2).read_text() == "older\n"
+    assert rotated_path(log, 1).read_text().endswith("line2\n")
+    assert log.read_text().endswith("line3\n")
 
 
 def test_json_file_without_max_size_never_rotates(tmp_path):
@@ -166,7 +170,7 @@ def test_json_file_without_max_size_never_rotates(tmp_path):
     assert rotated_numbers(log) == []
 
 
-def test_a_vanished_conmon_ends_the_watch(tmp_path):
+def test_a_vanished_conmon_ends_the_watch_and_leaves_the_log_whole(tmp_path):
     log = tmp_path / "container.log"
 
     async def run():
@@ -176,9 +180,54 @@ def test_a_vanished_conmon_ends_the_watch(tmp_path):
         rotator.start("c1", log, LogPolicy(driver="json-file", max_size=10, max_file=2))
         writer.write_line(1)
         await settle()
+        writer.write_line(2)
+        await settle()
         await asyncio.wait_for(rotator.close(), 5)
         writer.close()
 
     asyncio.run(run())
-    assert rotated_numbers(log) == [1]
-    assert not log.exists()
+    assert rotated_numbers(log) == []
+    assert log.read_text().count("\n") == 2
+
+
+def entries_text(number: int) -> str:
+    return f"2024-05-06T07:08:09.{number:09d}Z stdout F line{number:03d}\n"
+
+
+def test_split_log_cuts_the_live_file_into_max_size_pieces(tmp_path):
+    log = tmp_path / "container.log"
+    rotated_path(log, 1).write_text("r1\n")
+    rotated_path(log, 2).write_text("r2\n")
+    line_size = len(entries_text(0))
+    log.write_text("".join(entries_text(n) for n in range(100)))
+    split_log(log, max_size=line_size * 10, max_file=4)
+    assert rotated_numbers(log) == [1, 2, 3]
+    for path in (log, rotated_path(log, 1), rotated_path(log, 2), rotated_path(log, 3)):
+        assert path.stat().st_size == line_size * 10
+    # The newest 40 lines, in order, in the live file and the three before it.
+    lines = asyncio.run(all_lines(log))
+    assert [int(data[4:-1]) for data in lines] == list(range(60, 100))
+
+
+def test_split_log_moves_earlier_files_up(tmp_path):
+    log = tmp_path / "container.log"
+    rotated_path(log, 1).write_text(entries_text(0))
+    rotated_path(log, 2).write_text("dropped\n")
+    log.write_text(entries_text(1) + entries_text(2))
+    split_log(log, max_size=len(entries_text(1)), max_file=3)
+    assert rotated_numbers(log) == [1, 2]
+    assert rotated_path(log, 2).read_text() == entries_text(0)
+    assert rotated_path(log, 1).read_text() == entries_text(1)
+    assert log.read_text() == entries_text(2)
+
+
+def test_split_log_leaves_small_files_and_long_lines_whole(tmp_path):
+    log = tmp_path / "container.log"
+    log.write_text("short\n")
+    split_log(log, max_size=100, max_file=2)
+    assert log.read_text() == "short\n" and rotated_numbers(log) == []
+    log.write_text("x" * 300 + "\n" + "tail\n")
+    split_log(log, max_size=100, max_file=2)
+    assert rotated_path(log, 1).read_text() == "x" * 300 + "\n"
+    assert log.read_text() == "tail\n"
+    split_log(tmp_path / "missing.log", max_size=10, max_file=2)
