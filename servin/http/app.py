@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from servin.http import container_streams, containers, headers, images, system
+from servin.http import container_files, container_streams, containers, headers, images, system
 from servin.http.context import ENGINE_KEY
 from servin.http.middlewares import api_version_middleware, error_middleware
 
@@ -22,6 +22,7 @@ def make_app(engine: "Engine") -> web.Application:
                           client_max_size=CLIENT_MAX_SIZE)
     app[ENGINE_KEY] = engine
     headers.install(app)
-    for group in (system.routes, images.routes, containers.routes, container_streams.routes):
+    for group in (system.routes, images.routes, containers.routes, container_streams.routes,
+                  container_files.routes):
         group.install(app)
     return app
