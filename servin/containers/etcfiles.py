@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
+import attrs
+
+from servin.containers.createconfig import parse_extra_host
 from servin.store import atomic_write
 
 HOSTS_BASE = ("127.0.0.1\tlocalhost\n"
@@ -33,9 +37,49 @@ def container_resolv_conf(host_text: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+@attrs.frozen
+class DnsSettings:
+    """HostConfig's Dns, DnsSearch and DnsOptions: each replaces the host's when given."""
+
+    servers: tuple[str, ...] = ()
+    search: tuple[str, ...] = ()
+    options: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.servers or self.search or self.options)
+
+
+def _entries(text: str, keyword: str) -> list[str]:
+    values = []
+    for line in text.splitlines():
+        fields = line.split()
+        if fields and fields[0] == keyword:
+            values += fields[1:]
+    return values
+
+
+def custom_resolv_conf(base: str, dns: DnsSettings) -> str:
+    """resolv.conf as dockerd builds it with --dns/--dns-search/--dns-option: search,
+    nameservers, options, each the request's if given, else ``base``'s."""
+    search = list(dns.search) or _entries(base, "search")
+    servers = list(dns.servers) or _entries(base, "nameserver")
+    options = list(dns.options) or _entries(base, "options")
+    lines = []
+    if search and search != ["."]:  # "." asks for no search domains at all
+        lines.append("search " + " ".join(search))
+    lines += [f"nameserver {server}" for server in servers]
+    if options:
+        lines.append("options " + " ".join(options))
+    return "\n".join(lines) + "\n"
+
+
 def write_etc_files(directory: Path, *, hostname: str, host_network: bool,
+                    extra_hosts: list[tuple[str, str]] = (), dns: DnsSettings = DnsSettings(),
                     host_etc: Path = Path("/etc")) -> dict[str, Path]:
-    """Write the three files into ``directory``; return them by their path in the container."""
+    """Write the three files into ``directory``; return them by their path in the container.
+
+    ``extra_hosts`` are (name, address) pairs (--add-host) for /etc/hosts.
+    """
     try:
         host_resolv = (host_etc / "resolv.conf").read_text()
     except FileNotFoundError:
@@ -46,9 +90,20 @@ def write_etc_files(directory: Path, *, hostname: str, host_network: bool,
     else:
         hosts = hosts_content([])
         resolv = container_resolv_conf(host_resolv)
+    hosts += "".join(f"{address}\t{name}\n" for name, address in extra_hosts)
+    if dns:
+        resolv = custom_resolv_conf(resolv, dns)
     files = {"/etc/hostname": (directory / "hostname", hostname + "\n"),
              "/etc/hosts": (directory / "hosts", hosts),
              "/etc/resolv.conf": (directory / "resolv.conf", resolv)}
     for path, text in files.values():
         atomic_write(path, text.encode(), mode=0o644)
     return {target: path for target, (path, _) in files.items()}
+
+
+def etc_file_options(host_config: dict[str, Any]) -> dict[str, Any]:
+    """write_etc_files' keyword arguments from a container's (validated) HostConfig."""
+    return {"extra_hosts": [parse_extra_host(e) for e in host_config.get("ExtraHosts") or []],
+            "dns": DnsSettings(tuple(host_config.get("Dns") or ()),
+                               tuple(host_config.get("DnsSearch") or ()),
+                               tuple(host_config.get("DnsOptions") or ()))}

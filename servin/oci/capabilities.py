@@ -10,7 +10,8 @@ DEFAULT_CAPABILITIES = [
     "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
 ]
 
-# Every capability of current Linux kernels, for privileged containers and --cap-add=ALL.
+# Every capability of current Linux kernels, in the kernel's numbering (ALL_CAPABILITIES[n]
+# is capability n), for privileged containers and --cap-add=ALL.
 ALL_CAPABILITIES = [
     "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
     "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
@@ -54,3 +55,10 @@ def tweak_capabilities(add: list[str], drop: list[str], *, privileged: bool = Fa
         return cap_add
     kept = [c for c in base if c not in cap_drop]
     return kept + [c for c in cap_add if c not in kept]
+
+
+def bounding_set(status_path: str = "/proc/self/status") -> set[str]:
+    """The capabilities this process may pass on: a container can get no others."""
+    with open(status_path) as f:
+        mask = next(int(line.split()[1], 16) for line in f if line.startswith("CapBnd:"))
+    return {name for bit, name in enumerate(ALL_CAPABILITIES) if mask & (1 << bit)}

@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from servin.oci.capabilities import ALL_CAPABILITIES, DEFAULT_CAPABILITIES
+from servin.oci.capabilities import DEFAULT_CAPABILITIES
 from servin.oci.users import ResolvedUser
 
 OCI_VERSION = "1.0.2"
@@ -311,6 +311,9 @@ def _rlimits(params: SpecParams) -> list[dict[str, Any]]:
 
 def _sysctls(params: SpecParams) -> dict[str, str]:
     sysctls = dict(NETNS_SYSCTLS) if not params.network.is_host else {}
+    if params.domainname and params.uts.kind == "private":
+        # runc 1.1 has no spec field for it; dockerd sets it through this sysctl.
+        sysctls["kernel.domainname"] = params.domainname
     sysctls.update(params.sysctls)
     return sysctls
 
@@ -323,7 +326,7 @@ def _devices(params: SpecParams) -> list[Device]:
 
 def build_spec(params: SpecParams) -> dict[str, Any]:
     """The complete OCI runtime spec (config.json) for ``params``."""
-    capabilities = ALL_CAPABILITIES if params.privileged else params.capabilities
+    capabilities = params.capabilities
     process: dict[str, Any] = {
         "terminal": params.terminal,
         "user": {"uid": params.user.uid, "gid": params.user.gid,

@@ -92,3 +92,118 @@ def test_auto_remove_with_restart_policy_is_refused():
 def test_negative_shm_size_is_refused():
     with pytest.raises(InvalidArgument, match="SHM size"):
         normalize_host_config({"ShmSize": -1})
+
+
+# ----------------------------------------------------------- HostConfig checks
+
+from servin.containers.createconfig import (nano_cpus_quota, parse_security_opts,  # noqa: E402
+                                            tmpfs_options)
+from servin.oci.cgroups import CgroupFacts  # noqa: E402
+
+FACTS = CgroupFacts(cpus="0-1", mems="0", blkio_weight=False)
+
+
+def host(raw, facts=FACTS):
+    warnings: list[str] = []
+    return normalize_host_config(raw, facts=facts, warnings=warnings), warnings
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"Memory": 1024}, "Minimum memory limit allowed is 6MB"),
+    ({"Memory": -1}, "Minimum memory limit allowed is 6MB"),
+    ({"Memory": 64 << 20, "MemorySwap": 32 << 20}, "Minimum memoryswap limit should be larger"),
+    ({"MemorySwap": 64 << 20}, "You should always set the Memory limit"),
+    ({"MemoryReservation": 1 << 20}, "Minimum memory reservation allowed is 6MB"),
+    ({"MemorySwappiness": 101}, "Invalid value: 101, valid memory swappiness range is 0-100"),
+    ({"NanoCpus": 1, "CpuPeriod": 1000}, "Conflicting options: Nano CPUs and CPU Period"),
+    ({"NanoCpus": 1, "CpuQuota": 1000}, "Conflicting options: Nano CPUs and CPU Quota"),
+    ({"NanoCpus": 3 * 10**9},
+     "Range of CPUs is from 0.01 to 2.00, as there are only 2 CPUs available"),
+    ({"CpuPeriod": 999}, "CPU cfs period can not be less than 1ms"),
+    ({"CpuQuota": 999}, "CPU cfs quota can not be less than 1ms (i.e. 1000)"),
+    ({"CpuShares": -5}, "invalid CpuShares"),
+    ({"CpusetCpus": "5"}, "Requested CPUs are not available - requested 5, available: 0-1"),
+    ({"CpusetMems": "1"}, "Requested memory nodes are not available - requested 1, available: 0"),
+    ({"CpusetCpus": "x"}, "Invalid value x for cpuset cpus"),
+    ({"OomScoreAdj": -1001}, "range for oom score adj is [-1000, 1000]"),
+    ({"Memory": "lots"}, "invalid Memory: expected an integer"),
+    ({"IpcMode": "container:"}, "invalid IPC mode: container:"),
+    ({"PidMode": "private"}, "invalid PID mode: private"),
+    ({"UTSMode": "private"}, "invalid UTS mode: private"),
+    ({"CgroupnsMode": "other"}, "invalid cgroup namespace mode: other"),
+    ({"SecurityOpt": ["seccomp"]}, 'invalid --security-opt 1: "seccomp"'),
+    ({"SecurityOpt": ["no-new-privileges=maybe"]}, 'invalid --security-opt 2'),
+    ({"CapDrop": ["BOGUS"]}, 'unknown capability: "CAP_BOGUS"'),
+    ({"Ulimits": [{"Name": "nofile", "Soft": 10, "Hard": 5}]},
+     "ulimit soft limit must be less than or equal to hard limit: 10 > 5"),
+    ({"DeviceCgroupRules": ["c 1:3"]}, "invalid device cgroup rule format: 'c 1:3'"),
+    ({"Devices": [{"PathOnHost": "/dev/null", "CgroupPermissions": "rwx"}]},
+     "bad mode specified: rwx"),
+    ({"Devices": [{"PathOnHost": "/etc/hostname"}]}, "not a device node"),
+    ({"Sysctls": {"kernel.hostname": "x"}}, "is not in a separate kernel namespace"),
+    ({"Sysctls": {"kernel.shmmax": "1"}, "IpcMode": "host"}, "not allowed in host IPC"),
+    ({"Tmpfs": {"/": ""}}, "destination can't be '/'"),
+    ({"ExtraHosts": ["db:999.1.1.1"]}, 'invalid IP address in add-host: "999.1.1.1"'),
+    ({"Dns": ["dns.example"]}, "dns.example is not an ip address"),
+])
+def test_bad_host_configs_are_refused(raw, message):
+    with pytest.raises(InvalidArgument) as caught:
+        host(raw)
+    assert message in caught.value.message
+
+
+def test_memory_defaults_and_unlimited_pids():
+    hc, warnings = host({"Memory": 64 << 20, "PidsLimit": -1})
+    assert hc["MemorySwap"] == 128 << 20 and hc["PidsLimit"] is None and warnings == []
+    assert host({"Memory": 64 << 20, "MemorySwap": -1})[0]["MemorySwap"] == -1
+
+
+def test_unsupported_limits_are_dropped_with_warnings():
+    facts = CgroupFacts(cpus="0-1", swap=False, swappiness=False, blkio_weight=False)
+    hc, warnings = host({"Memory": 64 << 20, "MemorySwappiness": 10, "BlkioWeight": 5,
+                         "KernelMemory": 64 << 20}, facts)
+    assert (hc["MemorySwap"], hc["MemorySwappiness"], hc["BlkioWeight"],
+            hc["KernelMemory"]) == (-1, None, 0, 0)
+    assert len(warnings) == 4
+
+
+def test_blkio_weight_range_where_supported():
+    with pytest.raises(InvalidArgument, match="Range of blkio weight is from 10 to 1000"):
+        host({"BlkioWeight": 5}, CgroupFacts(cpus="0-1", blkio_weight=True))
+
+
+def test_namespace_mode_defaults_follow_the_cgroup_version():
+    assert host({"IpcMode": ""})[0]["IpcMode"] == "private"
+    assert host({})[0]["CgroupnsMode"] == "host"
+    assert host({}, CgroupFacts(version=2, cpus="0-1"))[0]["CgroupnsMode"] == "private"
+
+
+def test_valid_options_are_kept():
+    hc, _ = host({"Devices": [{"PathOnHost": "/dev/null", "PathInContainer": "",
+                               "CgroupPermissions": ""}],
+                  "Sysctls": {"net.ipv4.ip_forward": "1", "fs.mqueue.msg_max": "20"},
+                  "Tmpfs": {"/run": "rw,size=64m"}, "IpcMode": "container:abc",
+                  "PidMode": "host", "ExtraHosts": ["db:10.0.0.2", "v6:::1"]})
+    assert hc["Devices"] == [{"PathOnHost": "/dev/null", "PathInContainer": "/dev/null",
+                              "CgroupPermissions": "rwm"}]
+    assert hc["IpcMode"] == "container:abc" and hc["PidMode"] == "host"
+
+
+def test_security_opts():
+    opts = parse_security_opts(["no-new-privileges", "seccomp=unconfined", "apparmor=x",
+                                "label=disable"])
+    assert opts.no_new_privileges and opts.seccomp == "unconfined" and opts.apparmor == "x"
+    assert not parse_security_opts(["no-new-privileges=false"]).no_new_privileges
+    assert parse_security_opts(["seccomp:unconfined"]).seccomp == "unconfined"
+
+
+def test_tmpfs_options_and_nano_cpus():
+    assert tmpfs_options("rw,size=64m") == ["noexec", "nosuid", "nodev", "rw", "size=64m"]
+    assert tmpfs_options("exec") == ["nosuid", "nodev", "exec"]
+    assert nano_cpus_quota(1_500_000_000) == (150_000, 100_000)
+
+
+def test_stop_signal_is_checked():
+    with pytest.raises(InvalidArgument, match="Invalid signal: SIGNOPE"):
+        normalize_config({"Image": "x", "StopSignal": "SIGNOPE"})
+    assert normalize_config({"Image": "x", "StopSignal": "9"})["StopSignal"] == "9"

@@ -164,8 +164,10 @@ def test_resources():
 
 
 def test_privileged():
-    spec = build_spec(params(privileged=True))
+    spec = build_spec(params(privileged=True, capabilities=list(ALL_CAPABILITIES),
+                             seccomp={"defaultAction": "SCMP_ACT_ERRNO"}))
     assert spec["process"]["capabilities"]["bounding"] == ALL_CAPABILITIES
+    assert "seccomp" not in spec["linux"]  # privileged containers are unconfined
     assert spec["linux"]["maskedPaths"] == [] and spec["linux"]["readonlyPaths"] == []
     assert spec["linux"]["resources"]["devices"] == [{"allow": True, "access": "rwm"}]
     assert "ro" not in mount(spec, "/sys")["options"]
@@ -191,3 +193,19 @@ def test_cap_add_and_drop():
     assert tweak_capabilities([], []) == DEFAULT_CAPABILITIES
     with pytest.raises(InvalidArgument, match='unknown capability: "CAP_BOGUS"'):
         tweak_capabilities(["bogus"], [])
+
+
+def test_extra_devices_rules_seccomp_and_no_shm():
+    from servin.oci.spec import Device, allow_rule
+    spec = build_spec(params(devices=[Device("/dev/mynull", "c", 1, 3, file_mode=0o600)],
+                             device_rules=[allow_rule("c", 42, None, "rw")],
+                             seccomp={"defaultAction": "SCMP_ACT_ERRNO"}, shm=False,
+                             domainname="example.org", apparmor_profile="docker-default"))
+    devices = {d["path"]: d for d in spec["linux"]["devices"]}
+    assert devices["/dev/mynull"]["fileMode"] == 0o600 and "/dev/null" in devices
+    assert spec["linux"]["resources"]["devices"][-1] == {"allow": True, "type": "c",
+                                                         "access": "rw", "major": 42}
+    assert spec["linux"]["seccomp"] == {"defaultAction": "SCMP_ACT_ERRNO"}
+    assert "/dev/shm" not in {m["destination"] for m in spec["mounts"]}
+    assert spec["linux"]["sysctl"]["kernel.domainname"] == "example.org"
+    assert spec["process"]["apparmorProfile"] == "docker-default"
