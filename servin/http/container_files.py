@@ -109,9 +109,10 @@ def _archive_path(request: web.Request) -> str:
     return path
 
 
-def _container_fs(request: web.Request, container: Container, root: Path) -> ContainerFS:
+async def _container_fs(request: web.Request, container: Container, root: Path) -> ContainerFS:
     files = engine_of(request).containers.files(container.id)
-    return ContainerFS(root, request.match_info["id"], etc_mounts(files))
+    # Locating the mounted files reads the rootfs (symlinks): off the loop.
+    return await _in_thread(ContainerFS, root, request.match_info["id"], etc_mounts(files))
 
 
 @routes.head("/containers/{id}/archive")
@@ -120,7 +121,8 @@ async def stat_path(request: web.Request) -> web.Response:
     manager = engine_of(request).containers
     container = manager.get(request.match_info["id"])
     async with manager.rootfs(container) as root:
-        stat = await _in_thread(_container_fs(request, container, root).stat, path)
+        fs = await _container_fs(request, container, root)
+        stat = await _in_thread(fs.stat, path)
     return web.Response(headers={STAT_HEADER: stat.header_value()})
 
 
@@ -130,7 +132,7 @@ async def get_archive(request: web.Request) -> web.StreamResponse:
     manager = engine_of(request).containers
     container = manager.get(request.match_info["id"])
     async with manager.rootfs(container) as root:
-        fs = _container_fs(request, container, root)
+        fs = await _container_fs(request, container, root)
         stat = await _in_thread(fs.stat, path)
         response = web.StreamResponse(headers={STAT_HEADER: stat.header_value(),
                                                "Content-Type": TAR_TYPE})
@@ -146,7 +148,7 @@ async def put_archive(request: web.Request) -> web.Response:
     container = manager.get(request.match_info["id"])
     loop = asyncio.get_running_loop()
     async with manager.rootfs(container) as root:
-        fs = _container_fs(request, container, root)
+        fs = await _container_fs(request, container, root)
 
         def extract() -> None:
             owner = (copy_owner(root, container.config.get("User") or "")
