@@ -139,16 +139,19 @@ def test_rotation_resumes_after_a_daemon_restart(make_servind, test_images):
         log_config=LogConfig(type="local", config={"max-size": "4k", "max-file": "2",
                                                    "compress": "false"}))
     live = daemon.data_root / "containers" / container.id / "container.log"
-    wait_until(lambda: len(log_files(daemon, container.id)) == 2)
-    daemon.kill9()
-    wait_until(lambda: live.stat().st_size > 10_000)  # nobody rotates while it is down
-    daemon.start()
-    client = daemon.client()
-    # The adopted container's log is rotated again, and stays bounded.
-    wait_until(lambda: live.stat().st_size < 10_000)
-    time.sleep(2)
-    assert len(log_files(daemon, container.id)) == 2
-    assert live.stat().st_size < 10_000
-    kept = numbers_in(client.api.logs(container.id, tail=40))
-    assert len(kept) == 40 and all(1 <= n <= 20 for n in kept)
-    client.api.remove_container(container.id, force=True)
+    try:
+        wait_until(lambda: len(log_files(daemon, container.id)) == 2)
+        daemon.kill9()
+        wait_until(lambda: live.stat().st_size > 10_000)  # nobody rotates while it is down
+        daemon.start()
+        client = daemon.client()
+        # The adopted container's log is rotated again, and stays bounded.
+        wait_until(lambda: live.stat().st_size < 10_000)
+        time.sleep(2)
+        assert len(log_files(daemon, container.id)) == 2
+        assert live.stat().st_size < 10_000
+        kept = numbers_in(client.api.logs(container.id, tail=40))
+        assert len(kept) == 40 and all(1 <= n <= 20 for n in kept)
+    finally:
+        if daemon.running:
+            daemon.client().api.remove_container(container.id, force=True)
