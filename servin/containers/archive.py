@@ -22,10 +22,9 @@ from typing import BinaryIO, Collection, Mapping
 
 import attrs
 
-from servin.containers.views import ContainerFiles
 from servin.errors import InvalidArgument, NotFound
 from servin.images.archive import (WHITEOUT_META_PREFIX, ArchiveError, PAX_XATTR_PREFIX,
-                                   _Unpacker, clean_member_path)
+                                   Unpacker, clean_member_path)
 from servin.oci.rootpath import SymlinkLoop, resolve_in_root
 from servin.oci.users import resolve_user
 from servin.timefmt import rfc3339_nano
@@ -83,11 +82,6 @@ class PathStat:
                 "linkTarget": self.link_target}
         return base64.b64encode(json.dumps(body, separators=(",", ":")).encode()).decode()
 
-
-def etc_mounts(files: ContainerFiles) -> dict[str, Path]:
-    """The engine's files that a container sees at /etc (bind mounts in the running container)."""
-    return {"/etc/hostname": Path(files.hostname), "/etc/hosts": Path(files.hosts),
-            "/etc/resolv.conf": Path(files.resolv_conf)}
 
 
 # ---- Go's path semantics, which docker cp's trailing "/" and "/." rely on ---------------
@@ -307,7 +301,7 @@ def _within(path: str, directory: str) -> bool:
     return directory == "/" or path == directory or path.startswith(directory + "/")
 
 
-class _CopyUnpacker(_Unpacker):
+class _CopyUnpacker(Unpacker):
     """The layer unpacker, rooted at the container's root and confined to one directory.
 
     As dockerd's Untar: entries and hard links may not climb out of the extraction

@@ -28,18 +28,20 @@ from servin.config import DaemonConfig
 from servin.containers import views
 from servin.containers.createconfig import (command_of, merge_image_config,
                                             normalize_config, normalize_host_config)
-from servin.containers.etcfiles import write_etc_files
+from servin.containers.etcfiles import etc_file_options, write_etc_files
 from servin.containers.filters import filter_containers
 from servin.containers.names import generate_name, validate_name
-from servin.containers.specparams import CGROUP_PARENT, spec_params
+from servin.containers.createconfig import check_resources, parse_signal
+from servin.containers.specparams import CGROUP_PARENT, resources, spec_params
 from servin.containers.record import RECORD_FILE, Container, load_record, save_record
-from servin.containers.restartpolicy import RestartTracker, restarts_at_daemon_start
+from servin.containers.restartpolicy import (RestartTracker, normalize_policy,
+                                             restarts_at_daemon_start)
 from servin.errors import Conflict, InvalidArgument, NotFound, NotModified, ServinError
 from servin.events import EventBus
 from servin.containers.sizes import ContainerSizes, container_sizes
 from servin.filters import Filters, check_keys, labels_match, timestamp_filter_ns
 from servin.images.manager import ImageManager
-from servin.oci.cgroups import remove_cgroup
+from servin.oci.cgroups import host_cgroup_facts, remove_cgroup
 from servin.oci.logfile import LogEntry, read_log
 from servin.oci.runtime import AttachSocket, ExitStatus, Runtime
 from servin.oci.spec import build_spec
@@ -50,6 +52,11 @@ log = structlog.get_logger("servin.containers")
 
 WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
 DEFAULT_STOP_TIMEOUT = 10
+# What POST /containers/{id}/update may change besides RestartPolicy (dockerd's Resources).
+UPDATABLE_RESOURCES = ("BlkioWeight", "CpuShares", "CpuPeriod", "CpuQuota", "CpuRealtimePeriod",
+                       "CpuRealtimeRuntime", "CpusetCpus", "CpusetMems", "Memory", "MemorySwap",
+                       "MemoryReservation", "NanoCpus", "PidsLimit", "KernelMemory",
+                       "OomKillDisable")
 
 
 def _exit_code_for(message: str) -> int:
@@ -142,9 +149,12 @@ class ContainerManager:
 
     # ------------------------------------------------------------------ create
 
-    async def create(self, body: dict[str, Any], name: str | None) -> Container:
+    async def create(self, body: dict[str, Any],
+                     name: str | None) -> tuple[Container, list[str]]:
+        """A new container and the warnings for the client (limits the host cannot apply)."""
         config = normalize_config(body)
-        host_config = normalize_host_config(body.get("HostConfig"))
+        warnings: list[str] = []
+        host_config = normalize_host_config(body.get("HostConfig"), warnings=warnings)
         image = self._images.resolve(config["Image"])
         config = merge_image_config(config, image.config.get("config") or {})
         path, args = command_of(config)
@@ -161,8 +171,9 @@ class ContainerManager:
         try:
             directory.mkdir(parents=True, mode=0o710)
             await self._images.layers.create_rw_layer(container_id, image.chain_id)
-            await asyncio.to_thread(write_etc_files, directory,
-                                    hostname=config["Hostname"], host_network=host_network)
+            await asyncio.to_thread(write_etc_files, directory, hostname=config["Hostname"],
+                                    host_network=host_network,
+                                    **etc_file_options(host_config))
             # The record is written last: a crash before this leaves only an orphan
             # that restore() collects, never a half-made container.
             await asyncio.to_thread(save_record, directory, container)
@@ -172,9 +183,9 @@ class ContainerManager:
             raise
         self._containers[container_id] = container
         self._waiters[container_id] = _Waiters()
-        self._events.publish("container", "create", container_id, **self._attributes(container))
+        self.publish(container, "create")
         log.info("container_created", id=container.short_id, name=name, image=config["Image"])
-        return container
+        return container, warnings
 
     def _reserve_name(self, container_id: str, requested: str | None) -> str:
         if requested:
@@ -192,6 +203,11 @@ class ContainerManager:
                 name = generate_name(attempt)
         self._names[name] = container_id
         return name
+
+    def publish(self, container: Container, action: str, **extra: Any) -> None:
+        """A container event with dockerd's attributes (labels, image, name)."""
+        self._events.publish("container", action, container.id,
+                             **self._attributes(container, **extra))
 
     def _attributes(self, container: Container, **extra: Any) -> dict[str, Any]:
         labels = container.config.get("Labels") or {}
@@ -257,11 +273,12 @@ class ContainerManager:
         container.state.pid = pid
         container.state.exit_code = 0
         container.state.error = ""
+        container.state.oom_killed = False
         container.state.started_ns = started_ns
         await self._persist(container)
         self._stopped[container.id] = asyncio.Event()
         self._monitors[container.id] = asyncio.create_task(self._monitor(container))
-        self._events.publish("container", "start", container.id, **self._attributes(container))
+        self.publish(container, "start")
         log.info("container_started", id=container.short_id, pid=pid)
 
     async def _fail_start(self, container: Container, exc: ServinError) -> ServinError:
@@ -278,8 +295,7 @@ class ContainerManager:
         for future in self._pending_attach.pop(container.id, []):
             if not future.done():
                 future.cancel()
-        self._events.publish("container", "die", container.id,
-                             **self._attributes(container, exitCode=container.state.exit_code))
+        self.publish(container, "die", exitCode=container.state.exit_code)
         if container.state.exit_code in (126, 127):
             return InvalidArgument(exc.message, **exc.details)
         return exc
@@ -362,13 +378,15 @@ class ContainerManager:
         container.state.status = "exited"
         container.state.pid = 0
         container.state.exit_code = status.exit_code
+        container.state.oom_killed = status.oom_killed
         # The exit file's mtime comes from the kernel's coarse clock: never before the start.
         container.state.finished_ns = max(int(status.finished_at.timestamp() * 1e9),
                                           container.state.started_ns)
         await self._release_rootfs(container)
         await self._persist(container)
-        self._events.publish("container", "die", container.id,
-                             **self._attributes(container, exitCode=status.exit_code))
+        if status.oom_killed:
+            self.publish(container, "oom")
+        self.publish(container, "die", exitCode=status.exit_code)
         log.info("container_exited", id=container.short_id, exit_code=status.exit_code)
         waiters = self._waiters.get(container.id)
         if waiters:
@@ -422,11 +440,36 @@ class ContainerManager:
             self._trackers.pop(container.id, None)
             waiters = self._waiters.pop(container.id, _Waiters())
         self._locks.pop(container.id, None)
-        self._events.publish("container", "destroy", container.id,
-                             **self._attributes(container))
+        self.publish(container, "destroy")
         log.info("container_removed", id=container.short_id)
         _Waiters.resolve(waiters.next_exit, container.state.exit_code)
         _Waiters.resolve(waiters.removed, container.state.exit_code)
+
+    async def update(self, ref: str, changes: dict[str, Any]) -> list[str]:
+        """POST /containers/{id}/update: new limits (applied live with runc) and restart
+        policy. As dockerd, a field left at its zero value keeps its current setting."""
+        container = self.get(ref)
+        async with self._lock(container.id):
+            if container.state.status in ("removing", "dead"):
+                raise Conflict(f"Cannot update container {container.id}: it is "
+                               f"{container.state.status}")
+            host_config = dict(container.host_config)
+            host_config.update({key: value for key, value in changes.items()
+                                if key in UPDATABLE_RESOURCES and value})
+            warnings: list[str] = []
+            check_resources(host_config, host_cgroup_facts(), warnings)
+            if (changes.get("RestartPolicy") or {}).get("Name"):
+                policy = normalize_policy(changes["RestartPolicy"])
+                if host_config["AutoRemove"] and policy["Name"] != "no":
+                    raise InvalidArgument("Restart policy cannot be updated because AutoRemove "
+                                          "is enabled for the container")
+                host_config["RestartPolicy"] = policy
+            if container.state.status in ("running", "paused"):
+                await self._runtime.update(container.id, resources(host_config))
+            container.host_config = host_config
+            await self._persist(container)
+        self.publish(container, "update")
+        return warnings
 
     def remove_link(self, name: str) -> None:
         """DELETE ?link=1 removes a link alias (``/parent/alias``), never a container."""
@@ -444,7 +487,7 @@ class ContainerManager:
         # Marked first, so that no restart begins from here on.
         await self._mark_manually_stopped(container)
         if await self._cancel_restart(container):
-            self._events.publish("container", "stop", container.id, **self._attributes(container))
+            self.publish(container, "stop")
             return
         async with self._lock(container.id):
             pass  # a restart already under way finishes first
@@ -459,7 +502,7 @@ class ContainerManager:
             await asyncio.wait_for(asyncio.shield(monitor), timeout if timeout >= 0 else None)
         except (asyncio.TimeoutError, ServinError):
             await self._kill_and_wait(container, monitor)
-        self._events.publish("container", "stop", container.id, **self._attributes(container))
+        self.publish(container, "stop")
 
     async def kill(self, ref: str, signal_text: str | None) -> None:
         container = self.get(ref)
@@ -470,8 +513,7 @@ class ContainerManager:
         await self._mark_manually_stopped(container)
         if not await self._cancel_restart(container):
             await self._signal(container, number)
-        self._events.publish("container", "kill", container.id,
-                             **self._attributes(container, signal=number))
+        self.publish(container, "kill", signal=number)
 
     async def _signal(self, container: Container, number: int) -> None:
         await self._runtime.kill(container.id, number)
@@ -497,7 +539,7 @@ class ContainerManager:
             await self._runtime.pause(container.id)
             container.state.status = "paused"
             await self._persist(container)
-        self._events.publish("container", "pause", container.id, **self._attributes(container))
+        self.publish(container, "pause")
 
     async def unpause(self, ref: str) -> None:
         container = self.get(ref)
@@ -507,7 +549,7 @@ class ContainerManager:
             await self._runtime.resume(container.id)
             container.state.status = "running"
             await self._persist(container)
-        self._events.publish("container", "unpause", container.id, **self._attributes(container))
+        self.publish(container, "unpause")
 
     async def restart(self, ref: str, timeout: int | None = None) -> None:
         container = self.get(ref)
@@ -516,7 +558,7 @@ class ContainerManager:
         except NotModified:
             pass
         await self.start(container.id)
-        self._events.publish("container", "restart", container.id, **self._attributes(container))
+        self.publish(container, "restart")
 
     async def rename(self, ref: str, new_name: str) -> None:
         container = self.get(ref)
@@ -537,8 +579,7 @@ class ContainerManager:
                 self._names.pop(name, None)
                 raise
             self._names.pop(old_name, None)
-        self._events.publish("container", "rename", container.id,
-                             **self._attributes(container, oldName="/" + old_name))
+        self.publish(container, "rename", oldName="/" + old_name)
 
     async def resize(self, ref: str, height: int, width: int) -> None:
         container = self.get(ref)
@@ -777,18 +818,3 @@ class ContainerManager:
 def _health_status(container: Container) -> str:
     """The health filter's view: no healthchecks run yet, so every container is "none"."""
     return "none"
-
-
-def parse_signal(text: str | int) -> int:
-    """A signal by number or by name, with or without the SIG prefix."""
-    if isinstance(text, int) or str(text).isdigit():
-        number = int(text)
-        if number not in {s.value for s in signal.Signals}:
-            raise InvalidArgument(f"Invalid signal: {text}")
-        return number
-    name = str(text).upper()
-    name = name if name.startswith("SIG") else "SIG" + name
-    try:
-        return signal.Signals[name].value
-    except KeyError:
-        raise InvalidArgument(f"Invalid signal: {text}") from None

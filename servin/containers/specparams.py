@@ -68,8 +68,7 @@ def spec_params(container: Container, rootfs: Path, user: ResolvedUser, files: C
         uts=(NamespaceMode.host() if network.is_host or hc.get("UTSMode") == "host"
              else NamespaceMode.private()),
         cgroupns=hc.get("CgroupnsMode") == "private",
-        etc_files={"/etc/hostname": Path(files.hostname), "/etc/hosts": Path(files.hosts),
-                   "/etc/resolv.conf": Path(files.resolv_conf)},
+        etc_files=files.etc_mounts(),
         mounts=mounts,
         readonly_rootfs=bool(hc.get("ReadonlyRootfs")),
         privileged=privileged,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -19,6 +20,11 @@ class ContainerFiles:
     hosts: str
     resolv_conf: str
     log: str
+
+    def etc_mounts(self) -> dict[str, Path]:
+        """The files a running container sees at /etc, bind-mounted from these."""
+        return {"/etc/hostname": Path(self.hostname), "/etc/hosts": Path(self.hosts),
+                "/etc/resolv.conf": Path(self.resolv_conf)}
 
 
 def status_text(container: Container) -> str:

@@ -10,7 +10,7 @@ from typing import Any, BinaryIO, Callable
 
 from aiohttp import web
 
-from servin.containers.archive import STAT_HEADER, ContainerFS, copy_owner, etc_mounts
+from servin.containers.archive import STAT_HEADER, ContainerFS, copy_owner
 from servin.containers.changes import container_changes
 from servin.containers.record import Container
 from servin.containers.top import container_top, ps_arguments
@@ -112,7 +112,7 @@ def _archive_path(request: web.Request) -> str:
 async def _container_fs(request: web.Request, container: Container, root: Path) -> ContainerFS:
     files = engine_of(request).containers.files(container.id)
     # Locating the mounted files reads the rootfs (symlinks): off the loop.
-    return await _in_thread(ContainerFS, root, request.match_info["id"], etc_mounts(files))
+    return await _in_thread(ContainerFS, root, request.match_info["id"], files.etc_mounts())
 
 
 @routes.head("/containers/{id}/archive")
@@ -134,6 +134,7 @@ async def get_archive(request: web.Request) -> web.StreamResponse:
     async with manager.rootfs(container) as root:
         fs = await _container_fs(request, container, root)
         stat = await _in_thread(fs.stat, path)
+        manager.publish(container, "archive-path")
         response = web.StreamResponse(headers={STAT_HEADER: stat.header_value(),
                                                "Content-Type": TAR_TYPE})
         await _stream_tar(request, response, lambda out: fs.write_tar(path, out),
@@ -160,6 +161,7 @@ async def put_archive(request: web.Request) -> web.Response:
                            readonly_rootfs=bool(container.host_config.get("ReadonlyRootfs")))
 
         await _in_thread(extract)
+    manager.publish(container, "extract-to-dir")
     return web.Response(status=200)
 
 
@@ -173,6 +175,7 @@ async def export(request: web.Request) -> web.StreamResponse:
     async with manager.rootfs(container) as root:
         # Export shows the root filesystem alone, without the engine's mounted files.
         fs = ContainerFS(root, request.match_info["id"])
+        manager.publish(container, "export")
         response = web.StreamResponse(headers={"Content-Type": TAR_TYPE})
         await _stream_tar(request, response, fs.export)
     return response
@@ -190,5 +193,8 @@ async def changes(request: web.Request) -> web.Response:
 @routes.get("/containers/{id}/top")
 async def top(request: web.Request) -> web.Response:
     args = ps_arguments(request.query.get("ps_args", ""))
-    container = engine_of(request).containers.get(request.match_info["id"])
-    return web.json_response(await container_top(container, args))
+    manager = engine_of(request).containers
+    container = manager.get(request.match_info["id"])
+    processes = await container_top(container, args)
+    manager.publish(container, "top")
+    return web.json_response(processes)

@@ -17,8 +17,9 @@ routes = Routes()
 @routes.post("/containers/create")
 async def create(request: web.Request) -> web.Response:
     body = await json_body(request, allow_empty=False)
-    container = await engine_of(request).containers.create(body, request.query.get("name"))
-    return web.json_response({"Id": container.id, "Warnings": []}, status=201)
+    container, warnings = await engine_of(request).containers.create(body,
+                                                                     request.query.get("name"))
+    return web.json_response({"Id": container.id, "Warnings": warnings}, status=201)
 
 
 @routes.get("/containers/json")
@@ -77,6 +78,13 @@ async def rename(request: web.Request) -> web.Response:
     await engine_of(request).containers.rename(request.match_info["id"],
                                                request.query.get("name", ""))
     return web.Response(status=204)
+
+
+@routes.post("/containers/{id}/update")
+async def update(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    warnings = await engine_of(request).containers.update(request.match_info["id"], body)
+    return web.json_response({"Warnings": warnings})
 
 
 @routes.post("/containers/{id}/kill")

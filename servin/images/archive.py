@@ -97,7 +97,7 @@ def unpack_layer(blob: Path, dest: Path, on_read: ReadCallback | None = None) ->
     with open(blob, "rb") as raw:
         hashing = _HashingReader(open_decompressed(raw, on_read))
         try:
-            size = _Unpacker(str(dest)).run(hashing)
+            size = Unpacker(str(dest)).run(hashing)
         except (tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
             raise ArchiveError(f"invalid layer archive: {exc}") from None
         hashing.drain()
@@ -123,7 +123,7 @@ def clean_member_path(name: str) -> list[str]:
     return parts
 
 
-class _Unpacker:
+class Unpacker:
     def __init__(self, root: str) -> None:
         self.root = root
         self.dir_times: list[tuple[str, int]] = []

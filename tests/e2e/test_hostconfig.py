@@ -303,7 +303,10 @@ def test_group_add_and_domainname(containers, alpine):
     assert domain == "example.org"
 
 
-def test_oom_kill_exits_137(containers, alpine):
+def test_oom_kill_exits_137(containers, alpine, docker_client):
     container = containers.run(alpine, ["tail", "/dev/zero"], detach=True, mem_limit="8m",
                                memswap_limit="8m")
     assert container.wait(timeout=60)["StatusCode"] == 137
+    assert docker_client.api.inspect_container(container.id)["State"]["OOMKilled"] is True
+    container.start()  # a new run starts with a clean slate
+    assert docker_client.api.inspect_container(container.id)["State"]["OOMKilled"] is False

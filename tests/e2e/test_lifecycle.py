@@ -276,3 +276,31 @@ def test_delete_link_never_removes_the_container(containers, alpine, docker_clie
         docker_client.api.remove_container("linked-name", link=True)
     assert err.value.status_code == 409
     assert docker_client.api.inspect_container(container.id)["Id"] == container.id
+
+
+def test_update_applies_limits_live_and_restart_policy(containers, alpine, docker_client):
+    container = containers.run(alpine, ["sleep", "60"], detach=True)
+    result = docker_client.api.update_container(container.id, mem_limit="64m",
+                                                memswap_limit="128m", cpu_shares=512,
+                                                restart_policy={"Name": "on-failure",
+                                                                "MaximumRetryCount": 3})
+    assert result["Warnings"] == []
+    info = docker_client.api.inspect_container(container.id)
+    assert info["HostConfig"]["Memory"] == 64 * 1024 * 1024
+    assert info["HostConfig"]["CpuShares"] == 512
+    assert info["HostConfig"]["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
+    pid = info["State"]["Pid"]
+    cgroup = [line.split(":", 2)[2] for line in open(f"/proc/{pid}/cgroup").read().splitlines()
+              if line.split(":")[1] == "memory"][0]
+    limit = open(f"/sys/fs/cgroup/memory{cgroup}/memory.limit_in_bytes").read()
+    assert int(limit) == 64 * 1024 * 1024
+
+
+def test_update_refuses_bad_values(containers, alpine, docker_client):
+    container = containers.create(alpine, ["true"], auto_remove=True)
+    with pytest.raises(docker.errors.APIError) as err:
+        docker_client.api.update_container(container.id, mem_limit="1k")
+    assert err.value.status_code == 400 and "Minimum memory limit" in err.value.explanation
+    with pytest.raises(docker.errors.APIError) as err:
+        docker_client.api.update_container(container.id, restart_policy={"Name": "always"})
+    assert err.value.status_code == 400 and "AutoRemove" in err.value.explanation
