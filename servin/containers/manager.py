@@ -41,6 +41,7 @@ from servin.events import EventBus
 from servin.containers.sizes import ContainerSizes, container_sizes
 from servin.filters import Filters, check_keys, labels_match, timestamp_filter_ns
 from servin.images.manager import ImageManager
+from servin.mounts import is_mountpoint, mount, unmount
 from servin.oci.cgroups import host_cgroup_facts, remove_cgroup
 from servin.oci.logfile import LogEntry, read_log
 from servin.oci.runtime import AttachSocket, ExitStatus, Runtime
@@ -139,7 +140,8 @@ class ContainerManager:
         return views.ContainerFiles(hostname=str(directory / "hostname"),
                                     hosts=str(directory / "hosts"),
                                     resolv_conf=str(directory / "resolv.conf"),
-                                    log=str(directory / "container.log"))
+                                    log=str(directory / "container.log"),
+                                    shm=str(directory / "mounts" / "shm"))
 
     def _lock(self, container_id: str) -> asyncio.Lock:
         return self._locks.setdefault(container_id, asyncio.Lock())
@@ -248,10 +250,11 @@ class ContainerManager:
         rootfs = await layers.mount_rw_layer(container.id)
         bundle = self._bundles / container.id
         try:
+            await self._mount_shareable_shm(container)
             user = await asyncio.to_thread(resolve_user, rootfs, container.config.get("User") or "",
                                            container.host_config.get("GroupAdd"))
             spec = build_spec(spec_params(container, rootfs, user, self.files(container.id),
-                                          resolve=self.get))
+                                          peers=self))
             await asyncio.to_thread(atomic_write_json, bundle / "config.json", spec)
             # conmon runs `runc create`; the process waits in runc's "created" state
             # until `runc start`, so attaches made before start miss no output.
@@ -281,6 +284,22 @@ class ContainerManager:
         self.publish(container, "start")
         log.info("container_started", id=container.short_id, pid=pid)
 
+    async def _mount_shareable_shm(self, container: Container) -> None:
+        """A shareable-IPC container's /dev/shm: a tmpfs on the host, that joiners bind too."""
+        if container.host_config.get("IpcMode") != "shareable":
+            return
+        shm = Path(self.files(container.id).shm)
+        if is_mountpoint(shm):
+            return
+        shm.mkdir(parents=True, exist_ok=True)
+        await mount("tmpfs", "shm", shm, "nosuid,nodev,noexec,mode=1777,"
+                    f"size={container.host_config['ShmSize']}")
+
+    async def _unmount_shm(self, container: Container) -> None:
+        shm = Path(self.files(container.id).shm)
+        if is_mountpoint(shm):
+            await unmount(shm)
+
     async def _fail_start(self, container: Container, exc: ServinError) -> ServinError:
         """Record why the start failed, as dockerd does, and leave nothing mounted.
 
@@ -290,6 +309,7 @@ class ContainerManager:
         container.state.error = exc.message
         container.state.exit_code = _exit_code_for(exc.message)
         await self._release_rootfs(container)
+        await self._unmount_shm(container)
         shutil.rmtree(self._bundles / container.id, ignore_errors=True)
         await self._persist(container)
         for future in self._pending_attach.pop(container.id, []):
@@ -383,6 +403,7 @@ class ContainerManager:
         container.state.finished_ns = max(int(status.finished_at.timestamp() * 1e9),
                                           container.state.started_ns)
         await self._release_rootfs(container)
+        await self._unmount_shm(container)
         await self._persist(container)
         if status.oom_killed:
             self.publish(container, "oom")
@@ -598,6 +619,9 @@ class ContainerManager:
 
     async def _discard_files(self, container_id: str) -> None:
         await self._images.layers.remove_rw_layer(container_id)
+        shm = Path(self.files(container_id).shm)
+        if is_mountpoint(shm):
+            await unmount(shm)
         await asyncio.to_thread(shutil.rmtree, self._bundles / container_id, True)
         await asyncio.to_thread(shutil.rmtree, self._dir(container_id), True)
 

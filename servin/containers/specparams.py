@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from servin.containers.createconfig import (DEFAULT_PATH, nano_cpus_quota, parse_device_rule,
                                             parse_security_opts, shared_container,
@@ -30,11 +29,16 @@ APPARMOR_ENABLED = Path("/sys/module/apparmor/parameters/enabled")
 _SKIPPED_DEV_DIRS = {"pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev"}
 
 # Looks a container up by name or id (the manager's get), for ``container:<ref>`` modes.
-ContainerResolver = Callable[[str], Container]
+class ContainerLookup(Protocol):
+    """The other containers a container may share namespaces and /dev/shm with."""
+
+    def get(self, ref: str) -> Container: ...
+
+    def files(self, container_id: str) -> ContainerFiles: ...
 
 
 def spec_params(container: Container, rootfs: Path, user: ResolvedUser, files: ContainerFiles,
-                resolve: ContainerResolver | None = None) -> SpecParams:
+                peers: ContainerLookup | None = None) -> SpecParams:
     config, hc = container.config, container.host_config
     network = (NamespaceMode.host() if hc["NetworkMode"] == "host"
                else NamespaceMode.private())
@@ -44,7 +48,7 @@ def spec_params(container: Container, rootfs: Path, user: ResolvedUser, files: C
     caps = [c for c in tweak_capabilities(hc.get("CapAdd") or [], hc.get("CapDrop") or [],
                                           privileged=privileged) if c in bounding]
     security = parse_security_opts(hc.get("SecurityOpt"))
-    ipc, ipc_mounts, shm = _ipc(hc.get("IpcMode") or "private", resolve)
+    ipc, ipc_mounts, shm = _ipc(hc.get("IpcMode") or "private", files, peers)
     args = [container.path, *container.args]
     mounts = [*ipc_mounts, *_tmpfs_mounts(hc.get("Tmpfs") or {})]
     if hc.get("Init"):
@@ -63,7 +67,7 @@ def spec_params(container: Container, rootfs: Path, user: ResolvedUser, files: C
         hostname=config.get("Hostname") or "",
         domainname=config.get("Domainname") or "",
         network=network,
-        pid=_pid(hc.get("PidMode") or "", resolve),
+        pid=_pid(hc.get("PidMode") or "", peers),
         ipc=ipc,
         uts=(NamespaceMode.host() if network.is_host or hc.get("UTSMode") == "host"
              else NamespaceMode.private()),
@@ -116,41 +120,48 @@ def _rlim(value: int) -> int:
     return 2**64 - 1 if value == -1 else value  # RLIM_INFINITY
 
 
-def _running(resolve: ContainerResolver | None, ref: str, what: str) -> Container:
-    if resolve is None:
+def _running(peers: ContainerLookup | None, ref: str, what: str) -> Container:
+    if peers is None:
         raise InvalidArgument(f"cannot join the {what} namespace of container {ref}")
-    other = resolve(ref)
+    other = peers.get(ref)
     if other.state.status not in ("running", "paused") or not other.state.pid:
         raise Conflict(f"cannot join {what} of a non running container: {other.id}")
     return other
 
 
-def _pid(mode: str, resolve: ContainerResolver | None) -> NamespaceMode:
+def _pid(mode: str, peers: ContainerLookup | None) -> NamespaceMode:
     if mode == "host":
         return NamespaceMode.host()
     ref = shared_container(mode)
     if ref:
-        other = _running(resolve, ref, "PID")
+        other = _running(peers, ref, "PID")
         return NamespaceMode.join(f"/proc/{other.state.pid}/ns/pid")
     return NamespaceMode.private()
 
 
-def _ipc(mode: str, resolve: ContainerResolver | None
+def _ipc(mode: str, files: ContainerFiles, peers: ContainerLookup | None
          ) -> tuple[NamespaceMode, list[MountSpec], bool]:
-    """The IPC namespace, the /dev/shm that goes with it, and whether a private one is made."""
+    """The IPC namespace, the /dev/shm bound with it, and whether a private one is made.
+
+    A shareable container's /dev/shm is a tmpfs the engine mounts on the host (at
+    ``files.shm``), so that containers joining its IPC namespace can bind it too.
+    """
     if mode == "host":
         return NamespaceMode.host(), [MountSpec.bind("/dev/shm", "/dev/shm")], False
     if mode == "none":
         return NamespaceMode.private(), [], False
+    if mode == "shareable":
+        return NamespaceMode.private(), [MountSpec.bind(files.shm, "/dev/shm")], False
     ref = shared_container(mode)
     if ref:
-        other = _running(resolve, ref, "IPC")
-        if other.host_config.get("IpcMode") not in ("shareable", "host"):
+        other = _running(peers, ref, "IPC")
+        other_mode = other.host_config.get("IpcMode")
+        if other_mode not in ("shareable", "host"):
             raise Conflict("non-shareable IPC (hint: use IpcMode:shareable for the donor "
                            "container)")
-        # SysV IPC is shared; /dev/shm stays the container's own, as a mount of another
-        # mount namespace cannot be bound (dockerd shares a tmpfs it mounts on the host).
-        return NamespaceMode.join(f"/proc/{other.state.pid}/ns/ipc"), [], True
+        shm = "/dev/shm" if other_mode == "host" else peers.files(other.id).shm
+        return (NamespaceMode.join(f"/proc/{other.state.pid}/ns/ipc"),
+                [MountSpec.bind(shm, "/dev/shm")], False)
     return NamespaceMode.private(), [], True
 
 

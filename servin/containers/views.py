@@ -20,6 +20,7 @@ class ContainerFiles:
     hosts: str
     resolv_conf: str
     log: str
+    shm: str  # the host tmpfs behind /dev/shm of a shareable-IPC container
 
     def etc_mounts(self) -> dict[str, Path]:
         """The files a running container sees at /etc, bind-mounted from these."""

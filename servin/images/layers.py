@@ -25,8 +25,9 @@ import attrs
 import cattrs
 import structlog
 
-from servin.errors import NotFound, SystemFailure
+from servin.errors import NotFound
 from servin.images.archive import ArchiveError, ReadCallback, unpack_layer
+from servin.mounts import is_mountpoint, mount, unmount
 from servin.store import atomic_write, atomic_write_json, read_json, remove_stale_temps
 
 log = structlog.get_logger("servin.images.layers")
@@ -226,14 +227,13 @@ class LayerStore:
             options = (f"lowerdir={self._lowerdir_option(rw)},"
                        f"upperdir={layer_id}/diff,workdir={layer_id}/work")
             # Relative paths, resolved from the overlay2 root, keep the options short.
-            await _run("mount", "-t", "overlay", "overlay", "-o", options, str(merged),
-                       cwd=self.root)
+            await mount("overlay", "overlay", merged, options, cwd=self.root)
             return merged
 
     async def unmount_rw_layer(self, layer_id: str) -> None:
         async with self._locks[layer_id]:
             if self.is_mounted(layer_id):
-                await _run("umount", "-l", str(self.root / layer_id / "merged"))
+                await unmount(self.root / layer_id / "merged")
 
     async def remove_rw_layer(self, layer_id: str) -> None:
         await self.unmount_rw_layer(layer_id)
@@ -250,9 +250,7 @@ class LayerStore:
         self._locks.pop(layer_id, None)
 
     def is_mounted(self, layer_id: str) -> bool:
-        merged = str(self.root / layer_id / "merged")
-        with open("/proc/self/mountinfo") as f:
-            return any(line.split()[4] == merged for line in f)
+        return is_mountpoint(self.root / layer_id / "merged")
 
     def graph_driver_data(self, layer_id: str) -> dict:
         """Docker's GraphDriver.Data for a container layer or an image's top layer."""
@@ -267,10 +265,3 @@ class LayerStore:
             data["LowerDir"] = ":".join(lowers)
         return data
 
-
-async def _run(*argv: str, cwd: Path | None = None) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        *argv, cwd=cwd, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-    _, stderr = await proc.communicate()
-    if proc.returncode != 0:
-        raise SystemFailure(f"{argv[0]} failed: {stderr.decode(errors='replace').strip()}")

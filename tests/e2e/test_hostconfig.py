@@ -171,13 +171,18 @@ def test_host_pid_and_uts_namespaces(docker_cli, alpine):
 
 
 def test_ipc_shared_with_a_shareable_container(docker_cli, containers, alpine, docker_client):
-    donor = containers.run(alpine, ["sleep", "100"], detach=True, ipc_mode="shareable",
-                           name="ipc-donor")
+    donor = containers.run(alpine, ["sh", "-c", "echo shared > /dev/shm/note; sleep 100"],
+                           detach=True, ipc_mode="shareable", name="ipc-donor")
     donor.reload()
     donor_ns = os.readlink(f"/proc/{donor.attrs['State']['Pid']}/ns/ipc")
     result = docker_cli("run", "--rm", "--ipc", "container:ipc-donor", alpine,
-                        "readlink", "/proc/self/ns/ipc")
-    assert result.stdout.strip() == donor_ns != os.readlink("/proc/self/ns/ipc")
+                        "sh", "-c", "readlink /proc/self/ns/ipc; cat /dev/shm/note")
+    joiner_ns, note = result.stdout.split()
+    assert joiner_ns == donor_ns != os.readlink("/proc/self/ns/ipc")
+    assert note == "shared"  # /dev/shm is the donor's too
+    donor.kill()  # the host tmpfs goes with the run
+    donor.wait()
+    assert f"/containers/{donor.id}/mounts/shm" not in open("/proc/self/mountinfo").read()
 
 
 def test_ipc_of_a_private_or_stopped_container_is_refused(containers, alpine):
