@@ -8,6 +8,7 @@ from servin.config import DaemonConfig
 from servin.containers.manager import ContainerManager
 from servin.events import EventBus
 from servin.images.manager import ImageManager
+from servin.networks.manager import NetworkManager
 from servin.oci.runtime import Runtime
 
 log = structlog.get_logger("servin.engine")
@@ -20,16 +21,20 @@ class Engine:
         self.runtime = Runtime(config.exec_root)
         self.images = ImageManager(config.data_root, mirrors=config.registry_mirrors,
                                    insecure=config.insecure_registries, events=self.events)
+        self.networks = NetworkManager(config, self.events)
         self.containers = ContainerManager(config, self.images, self.runtime, self.events)
 
     async def start(self) -> None:
         for path in (self.config.data_root, self.config.exec_root):
             path.mkdir(parents=True, exist_ok=True, mode=0o711)
         await self.images.load()
+        await self.networks.load()
         await self.containers.restore()
+        await self.networks.restore(container.id for container in self.containers.list())
         log.info("engine_started", data_root=str(self.config.data_root))
 
     async def shutdown(self) -> None:
         await self.containers.shutdown()
+        await self.networks.close()
         await self.images.close()
         log.info("engine_stopped")

@@ -22,7 +22,7 @@ from servin.config import DaemonConfig
 from servin.errors import Forbidden, InvalidArgument
 from servin.events import EventBus
 from servin.net.dns import SandboxDns
-from servin.net.links import create_sandbox, remove_sandbox
+from servin.net.links import create_sandbox, remove_sandbox, remove_sandbox_dir
 from servin.networks.manager import EndpointRequest, NetworkManager, NetworkSpec
 
 TIMEOUT = 60
@@ -129,6 +129,9 @@ def test_containers_on_a_user_network_reach_each_other_by_name(manager_factory):
         assert db_ip not in out
         await manager.release(web_id)
         assert not Path(web_path).exists()
+        events = [(e.action, e.actor_id) for e in manager._events.history()]
+        assert events[:2] == [("create", network_id), ("connect", network_id)]
+        assert events[-1] == ("disconnect", network_id)
 
     run(_with_cleanup(scenario(), manager_factory))
 
@@ -209,7 +212,7 @@ def test_published_port_through_proxy_and_restart_cleanup(manager_factory):
 
 def test_dns_forwards_unknown_names_to_the_host_resolvers(tmp_path):
     async def scenario():
-        sandbox = tmp_path / "ns"
+        sandbox = tmp_path / "netns" / "ns"
         await create_sandbox(sandbox)
         upstream = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         upstream.bind(("127.0.0.77", 0))
@@ -254,5 +257,6 @@ def test_dns_forwards_unknown_names_to_the_host_resolvers(tmp_path):
             await server.close()
             fake.close()
             await remove_sandbox(sandbox)
+            remove_sandbox_dir(sandbox.parent)
 
     run(scenario())

@@ -13,6 +13,7 @@ tests that need daemons of their own).
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import shutil
@@ -27,6 +28,9 @@ from typing import Callable, Iterator, Sequence
 
 import docker
 import pytest
+
+from servin.net.firewall import Firewall
+from servin.networks.manager import instance_id
 
 SERVIND = Path(sys.executable).parent / "servind"
 DOCKER = Path("/usr/local/bin/docker")
@@ -164,7 +168,8 @@ class Servind:
             if status != 0:
                 leaks.append(f"servind exited with status {status} on SIGTERM")
         graceful = not self.killed
-        found = self._delete_containers() + self._kill_conmons() + self._unmount()
+        found = (self._delete_containers() + self._kill_conmons() + self._unmount()
+                 + self._remove_network_leftovers())
         if graceful:
             leaks += found
             if self.pidfile.exists():
@@ -201,6 +206,22 @@ class Servind:
         for mount_point in sorted(inside, key=len, reverse=True):
             subprocess.run(["umount", "-l", mount_point], capture_output=True, timeout=30)
         return [f"mount left: {m}" for m in inside]
+
+    def _remove_network_leftovers(self) -> list[str]:
+        """Links and iptables rules of this instance (its tag and its chains' names)."""
+        instance = instance_id(self.data_root)
+        links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True,
+                               timeout=30).stdout.splitlines()
+        left = [line.split(":")[1].strip().split("@")[0] for line in links
+                if f"alias servin:{instance}" in line]
+        for name in left:
+            subprocess.run(["ip", "link", "del", name], capture_output=True, timeout=30)
+        saved = subprocess.run(["iptables-save"], capture_output=True, text=True,
+                               timeout=30).stdout.splitlines()
+        rules = [line for line in saved if f"SERVIN-{instance}" in line]
+        if rules:
+            asyncio.run(Firewall(instance).remove())
+        return [f"link left: {name}" for name in left] + [f"iptables left: {r}" for r in rules]
 
 
 def _processes() -> Iterator[tuple[int, list[str]]]:
