@@ -54,6 +54,13 @@ class Conflict(ServinError):
     code = "CONFLICT"
 
 
+class NotSupported(ServinError):
+    """What the container's configuration rules out (dockerd's NotImplemented, 501)."""
+
+    status = 501
+    code = "NOT_IMPLEMENTED"
+
+
 class Unavailable(ServinError):
     status = 503
     code = "UNAVAILABLE"

@@ -17,6 +17,7 @@ from typing import Any
 
 import attrs
 
+from servin.containers.logconfig import normalize_log_config
 from servin.containers.restartpolicy import normalize_policy
 from servin.errors import InvalidArgument, NotFound
 from servin.oci import capabilities
@@ -178,6 +179,7 @@ def normalize_host_config(raw: dict[str, Any] | None, *, facts: CgroupFacts | No
     if not isinstance(host_config.get("AutoRemove"), bool):
         raise InvalidArgument("invalid AutoRemove: expected a boolean")
     host_config["RestartPolicy"] = normalize_policy(host_config.get("RestartPolicy"))
+    host_config["LogConfig"] = normalize_log_config(host_config.get("LogConfig"))
     if host_config["AutoRemove"] and host_config["RestartPolicy"]["Name"] != "no":
         raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
     facts = facts or host_cgroup_facts()

@@ -26,19 +26,22 @@ import structlog
 
 from servin.config import DaemonConfig
 from servin.containers import views
-from servin.containers.createconfig import (command_of, merge_image_config,
-                                            normalize_config, normalize_host_config)
+from servin.containers.createconfig import (check_resources, command_of, merge_image_config,
+                                            normalize_config, normalize_host_config,
+                                            parse_signal)
 from servin.containers.etcfiles import etc_file_options, write_etc_files
 from servin.containers.filters import filter_containers
+from servin.containers.logconfig import log_policy
+from servin.containers.logrotate import LogRotator
 from servin.containers.names import generate_name, validate_name
-from servin.containers.createconfig import check_resources, parse_signal
-from servin.containers.specparams import CGROUP_PARENT, resources, spec_params
 from servin.containers.record import RECORD_FILE, Container, load_record, save_record
 from servin.containers.restartpolicy import (RestartTracker, normalize_policy,
                                              restarts_at_daemon_start)
-from servin.errors import Conflict, InvalidArgument, NotFound, NotModified, ServinError
-from servin.events import EventBus
 from servin.containers.sizes import ContainerSizes, container_sizes
+from servin.containers.specparams import CGROUP_PARENT, resources, spec_params
+from servin.errors import (Conflict, InvalidArgument, NotFound, NotModified, NotSupported,
+                           ServinError)
+from servin.events import EventBus
 from servin.filters import Filters, check_keys, labels_match, timestamp_filter_ns
 from servin.images.manager import ImageManager
 from servin.mounts import is_mountpoint, mount, unmount
@@ -105,6 +108,7 @@ class ContainerManager:
         self._trackers: dict[str, RestartTracker] = {}
         self._restarts: dict[str, asyncio.Task[None]] = {}
         self._shutting_down = False
+        self._log_rotator = LogRotator(runtime)
 
     # ----------------------------------------------------------------- lookup
 
@@ -249,6 +253,8 @@ class ContainerManager:
         layers = self._images.layers
         rootfs = await layers.mount_rw_layer(container.id)
         bundle = self._bundles / container.id
+        log_path = Path(self.files(container.id).log)
+        policy = log_policy(container.host_config["LogConfig"])
         try:
             await self._mount_shareable_shm(container)
             user = await asyncio.to_thread(resolve_user, rootfs, container.config.get("User") or "",
@@ -259,7 +265,7 @@ class ContainerManager:
             # conmon runs `runc create`; the process waits in runc's "created" state
             # until `runc start`, so attaches made before start miss no output.
             pid = await self._runtime.create(
-                container.id, bundle, log_path=Path(self.files(container.id).log),
+                container.id, bundle, log_path=log_path if policy.keeps_log else None,
                 terminal=container.tty, stdin=bool(container.config.get("OpenStdin")),
                 # Without StdinOnce the container's stdin outlives its first attach.
                 leave_stdin_open=not container.config.get("StdinOnce"))
@@ -281,6 +287,7 @@ class ContainerManager:
         await self._persist(container)
         self._stopped[container.id] = asyncio.Event()
         self._monitors[container.id] = asyncio.create_task(self._monitor(container))
+        self._log_rotator.start(container.id, log_path, policy)
         self.publish(container, "start")
         log.info("container_started", id=container.short_id, pid=pid)
 
@@ -394,6 +401,8 @@ class ContainerManager:
 
     async def _record_exit(self, container: Container, status: ExitStatus) -> None:
         await self._runtime.delete(container.id, force=True)
+        await self._log_rotator.exited(container.id, Path(self.files(container.id).log),
+                                       log_policy(container.host_config["LogConfig"]))
         shutil.rmtree(self._bundles / container.id, ignore_errors=True)
         container.state.status = "exited"
         container.state.pid = 0
@@ -669,15 +678,22 @@ class ContainerManager:
                     pending.remove(future)
         return None
 
-    async def logs(self, container: Container, *, follow: bool, since_ns: int | None,
-                   until_ns: int | None, tail: int | None) -> AsyncIterator[LogEntry]:
+    def logs(self, container: Container, *, follow: bool, since_ns: int | None,
+             until_ns: int | None, tail: int | None) -> AsyncIterator[LogEntry]:
+        """The container's log entries; NotSupported at once (before any output) when
+        its log driver keeps none."""
+        if not log_policy(container.host_config["LogConfig"]).keeps_log:
+            raise NotSupported("configured logging driver does not support reading")
+        return self._read_logs(container, follow=follow, since_ns=since_ns,
+                               until_ns=until_ns, tail=tail)
+
+    async def _read_logs(self, container: Container, *, follow: bool, since_ns: int | None,
+                         until_ns: int | None, tail: int | None) -> AsyncIterator[LogEntry]:
         path = Path(self.files(container.id).log)
         stop = self._stopped.get(container.id)
         if stop is None or container.state.status not in ("running", "paused"):
             stop = asyncio.Event()
             stop.set()
-        if not path.exists():
-            return
         async for entry in read_log(path, follow=follow, since_ns=since_ns, until_ns=until_ns,
                                     tail=tail, stop=stop):
             yield entry
@@ -802,6 +818,8 @@ class ContainerManager:
             await self._persist(container)
             self._stopped[container.id] = asyncio.Event()
             self._monitors[container.id] = asyncio.create_task(self._monitor(container))
+            self._log_rotator.start(container.id, Path(self.files(container.id).log),
+                                    log_policy(container.host_config["LogConfig"]))
             log.info("container_adopted", id=container.short_id, pid=container.state.pid)
             return
         exit_status = self._runtime.read_exit(container.id)
@@ -835,6 +853,7 @@ class ContainerManager:
             task.cancel()
         await asyncio.gather(*self._monitors.values(), return_exceptions=True)
         self._monitors.clear()
+        await self._log_rotator.close()
         # runc leaves the parent cgroup behind; it goes once no container uses it.
         await asyncio.to_thread(remove_cgroup, "/" + CGROUP_PARENT)
 

@@ -8,6 +8,7 @@ from typing import Any
 import attrs
 
 from servin.containers.humanize import human_duration, seconds_since
+from servin.containers.logconfig import log_path_shown
 from servin.containers.record import Container
 from servin.timefmt import rfc3339_nano
 
@@ -98,7 +99,7 @@ def inspect(container: Container, *, files: ContainerFiles, graph_driver: dict[s
         "ResolvConfPath": files.resolv_conf,
         "HostnamePath": files.hostname,
         "HostsPath": files.hosts,
-        "LogPath": files.log,
+        "LogPath": log_path_shown(container.host_config["LogConfig"], files.log),
         "Name": "/" + container.name,
         "RestartCount": container.restart_count,
         "Driver": "overlay2",

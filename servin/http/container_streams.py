@@ -103,13 +103,15 @@ class _AttachRequest:
         self.stdout = query_bool(request, "stdout")
         self.stderr = query_bool(request, "stderr")
         self.stdin = query_bool(request, "stdin") and bool(self.container.config.get("OpenStdin"))
-        self.logs = query_bool(request, "logs")
+        # Made now: a log driver that keeps no log is refused before the hijack (501).
+        self.replay = (self.manager.logs(self.container, follow=False, since_ns=None,
+                                         until_ns=None, tail=None)
+                       if query_bool(request, "logs") else None)
         self.stream = query_bool(request, "stream")
 
     async def serve(self, writer: OutputWriter, stdin: AsyncIterator[bytes]) -> None:
-        if self.logs:
-            async for entry in self.manager.logs(self.container, follow=False, since_ns=None,
-                                                 until_ns=None, tail=None):
+        if self.replay is not None:
+            async for entry in self.replay:
                 await writer.entry(entry)
         if not self.stream:
             return
