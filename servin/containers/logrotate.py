@@ -31,6 +31,9 @@ from servin.store import atomic_write
 
 log = structlog.get_logger("servin.containers")
 
+# How long conmon may take to act on a reopen request before we ask again.
+REOPEN_TIMEOUT = 5.0
+
 
 class LogReopener(Protocol):
     """What conmon offers: write the log to a fresh file at its path (Runtime does this)."""
@@ -43,6 +46,13 @@ def _same_file(a: Path, b: Path) -> bool:
         return os.path.samefile(a, b)
     except FileNotFoundError:
         return False
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except FileNotFoundError:
+        return None
 
 
 def _size(path: Path) -> int | None:
@@ -92,13 +102,32 @@ class LogRotator:
                 watcher.changed.clear()
                 size = _size(path)
                 if size is not None and size > 0 and size >= policy.max_size:
+                    rotated = _inode(path)
                     if not await asyncio.to_thread(self._rotate, container_id, path,
                                                    policy.max_file):
                         return
+                    await self._until_reopened(watcher, path, rotated)
                     continue
                 await watcher.changed.wait()
         finally:
             watcher.close()
+
+    @staticmethod
+    async def _until_reopened(watcher: ChangeWatcher, path: Path, rotated: int | None) -> None:
+        """Wait until conmon has put its new file at the log path.
+
+        One reopen at a time: a second request would replace the new file, and the
+        lines already in it, before it was ever linked as a rotated file.
+        """
+        try:
+            async with asyncio.timeout(REOPEN_TIMEOUT):
+                while True:
+                    watcher.changed.clear()
+                    if _inode(path) != rotated:
+                        return
+                    await watcher.changed.wait()
+        except TimeoutError:
+            log.warning("log_reopen_slow", path=str(path))
 
     def _rotate(self, container_id: str, path: Path, max_file: int) -> bool:
         """Make the live file ``.1`` and have conmon start a new one; False once conmon is gone."""

@@ -141,25 +141,39 @@ def _inode_at(path: Path) -> int | None:
         return None
 
 
-def _open_all(path: Path) -> list[_Reader]:
+def _open_all(path: Path, attempts: int = 5) -> list[_Reader]:
     """Readers of the live log and its rotated files, oldest first.
 
     The live file is opened first and the rotated ones newest to oldest, skipping a
     file seen already: a rotation in between renames the live file to ``.1``, so
-    every line is read once and in order.
+    every line is read once and in order. A rotation can also drop the oldest file
+    while we open the others; then the names no longer point where they did, and
+    the files are opened again.
     """
-    readers: list[_Reader] = []
-    seen: set[int] = set()
-    for candidate in [path, *(rotated_path(path, n) for n in rotated_numbers(path))]:
-        file = _open(candidate)
-        if file is None:
-            continue
-        reader = _Reader(file)
-        if reader.inode in seen:
+    for _ in range(attempts):
+        readers: list[_Reader] = []
+        opened: dict[Path, int | None] = {}
+        seen: set[int] = set()
+        candidates = [path, *(rotated_path(path, n) for n in rotated_numbers(path))]
+        for candidate in candidates:
+            file = _open(candidate)
+            if file is None:
+                opened[candidate] = None
+                continue
+            reader = _Reader(file)
+            opened[candidate] = reader.inode
+            if reader.inode in seen:
+                reader.close()
+                continue
+            seen.add(reader.inode)
+            readers.append(reader)
+        unchanged = (all(_inode_at(name) == inode for name, inode in opened.items())
+                     and [path, *(rotated_path(path, n) for n in rotated_numbers(path))]
+                     == candidates)
+        if unchanged:
+            break
+        for reader in readers:
             reader.close()
-            continue
-        seen.add(reader.inode)
-        readers.append(reader)
     readers.reverse()
     return readers
 
