@@ -41,7 +41,7 @@ class EventBus:
         self._history: list[Event] = []
         self._history_size = history
 
-    def publish(self, type: str, action: str, actor_id: str, **attributes: str) -> Event:
+    def publish(self, type: str, action: str, actor_id: str, /, **attributes: Any) -> Event:
         event = Event(type, action, actor_id, {k: str(v) for k, v in attributes.items()},
                       time.time_ns())
         self._history.append(event)

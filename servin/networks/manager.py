@@ -364,7 +364,7 @@ class NetworkManager:
         except BaseException:
             await self._forget_network(record)
             raise
-        self._events.publish("network", "create", record.id, name=record.name)
+        self._events.publish("network", "create", record.id, name=record.name, type=record.driver)
         log.info("network_created", id=record.id, name=record.name,
                  subnets=[c["Subnet"] for c in record.ipam_config])
         return record.id
@@ -390,7 +390,7 @@ class NetworkManager:
                 raise Forbidden(f"error while removing network: network {record.name} id "
                                 f"{record.id} has active endpoints")
             await self._forget_network(record)
-        self._events.publish("network", "destroy", record.id, name=record.name)
+        self._events.publish("network", "destroy", record.id, name=record.name, type=record.driver)
 
     async def prune(self, filters: Filters) -> list[str]:
         check_keys(filters, PRUNE_FILTERS)
@@ -480,7 +480,7 @@ class NetworkManager:
                 await self._drop_endpoint(sandbox, endpoint)
                 raise
         self._events.publish("network", "connect", record.id, container=container_id,
-                             name=record.name)
+                             name=record.name, type=record.driver)
         log.info("endpoint_connected", container=container_id[:12], network=record.name,
                  ipv4=endpoint.ipv4)
         return views.endpoint_settings(record, endpoint, self._gateway_texts(record))
@@ -554,7 +554,7 @@ class NetworkManager:
                 if dns is not None:
                     await dns.close()
         self._events.publish("network", "disconnect", record.id, container=container_id,
-                             name=record.name)
+                             name=record.name, type=record.driver)
 
     async def _unpublish_endpoint(self, sandbox: SandboxRecord, endpoint: EndpointRecord) -> None:
         mine = [p for p in sandbox.ports if p.container_ip == endpoint.ipv4.split("/")[0]]
@@ -627,7 +627,8 @@ class NetworkManager:
             network = self._networks.get(endpoint.network_id)
             if network is not None:
                 self._events.publish("network", "disconnect", network.id,
-                                     container=sandbox.container_id, name=network.name)
+                                     container=sandbox.container_id, name=network.name,
+                                     type=network.driver)
         await links.remove_sandbox(Path(sandbox.path))
         self._sandboxes.pop(sandbox.container_id, None)
         await asyncio.to_thread(self._sandbox_path(sandbox.container_id).unlink, missing_ok=True)
