@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 DEBS := runc conmon busybox-static docker-registry iproute2 iptables catatonit procps
+# For the tests only: a static UDP echo server is compiled into a test image.
+TEST_DEBS := gcc libc6-dev
 SERVIND_ARGS ?=
 PYTEST_ARGS ?=
 
@@ -11,7 +13,7 @@ install: deps venv
 
 # Install only the Debian packages that are missing, so a prepared host is not touched.
 deps:
-	@missing=""; for p in $(DEBS); do \
+	@missing=""; for p in $(DEBS) $(TEST_DEBS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \

@@ -83,11 +83,30 @@ def notify_systemd(state: str) -> None:
         sock.sendall(state.encode())
 
 
-async def serve(config: DaemonConfig) -> None:
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
+def install_stop_handlers(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+    """SIGTERM and SIGINT end the daemon, and only the daemon.
+
+    Not loop.add_signal_handler: its wakeup socket is inherited by the children that
+    libraries fork (pyroute2 opens netlink sockets in a namespace from a forked
+    child, then SIGTERMs it), and a child's signal written there would stop us.
+    """
+    daemon_pid = os.getpid()
+
+    def on_signal(signum: int, frame: object) -> None:
+        if os.getpid() != daemon_pid:
+            # A forked child told to end: end as it would without our handler.
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        loop.call_soon_threadsafe(stop.set)
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+        signal.signal(signum, on_signal)
+
+
+async def serve(config: DaemonConfig) -> None:
+    stop = asyncio.Event()
+    install_stop_handlers(asyncio.get_running_loop(), stop)
 
     async with contextlib.AsyncExitStack() as stack:
         stack.enter_context(pidfile(config.pidfile))

@@ -22,7 +22,8 @@ class Engine:
         self.images = ImageManager(config.data_root, mirrors=config.registry_mirrors,
                                    insecure=config.insecure_registries, events=self.events)
         self.networks = NetworkManager(config, self.events)
-        self.containers = ContainerManager(config, self.images, self.runtime, self.events)
+        self.containers = ContainerManager(config, self.images, self.runtime, self.networks,
+                                           self.events)
 
     async def start(self) -> None:
         for path in (self.config.data_root, self.config.exec_root):
@@ -30,7 +31,6 @@ class Engine:
         await self.images.load()
         await self.networks.load()
         await self.containers.restore()
-        await self.networks.restore(container.id for container in self.containers.list())
         log.info("engine_started", data_root=str(self.config.data_root))
 
     async def shutdown(self) -> None:

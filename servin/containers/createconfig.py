@@ -19,7 +19,7 @@ import attrs
 
 from servin.containers.logconfig import normalize_log_config
 from servin.containers.restartpolicy import normalize_policy
-from servin.errors import InvalidArgument, NotFound
+from servin.errors import InvalidArgument
 from servin.oci import capabilities
 from servin.oci.cgroups import CgroupFacts, host_cgroup_facts, parse_cpuset
 from servin.oci.seccomp import parse_profile
@@ -54,8 +54,6 @@ HOST_CONFIG_DEFAULTS: dict[str, Any] = {
     "IOMaximumBandwidth": 0, "MaskedPaths": None, "ReadonlyPaths": None,
 }
 
-# Network modes this engine serves today; user-defined networks come with bridge networking.
-NETWORK_MODES = ("default", "bridge", "none", "host")
 
 
 def _env_key(entry: str) -> str:
@@ -165,12 +163,10 @@ def normalize_host_config(raw: dict[str, Any] | None, *, facts: CgroupFacts | No
     """
     host_config = {**HOST_CONFIG_DEFAULTS, **{k: v for k, v in (raw or {}).items()
                                               if v is not None or k in HOST_CONFIG_DEFAULTS}}
+    # Which networks exist is the networks manager's to say, at create.
     mode = host_config.get("NetworkMode") or "default"
-    if mode not in NETWORK_MODES:
-        if mode.startswith("container:"):
-            raise InvalidArgument(f"network mode {mode}: sharing another container's network "
-                                  "namespace is not supported by this engine yet")
-        raise NotFound(f"network {mode} not found")
+    if not isinstance(mode, str) or mode == "container:":
+        raise InvalidArgument(f"invalid network mode: {mode!r}")
     host_config["NetworkMode"] = mode
     if not host_config.get("ShmSize"):
         host_config["ShmSize"] = DEFAULT_SHM_SIZE

@@ -73,12 +73,26 @@ def custom_resolv_conf(base: str, dns: DnsSettings) -> str:
     return "\n".join(lines) + "\n"
 
 
+def embedded_dns_resolv_conf(host_text: str) -> str:
+    """Containers on user-defined networks ask the embedded DNS server; the host's
+    search domains and options stay, with ndots:0 as dockerd adds it."""
+    lines = [line for line in host_text.splitlines()
+             if line.split()[:1] in (["search"], ["domain"])]
+    options = _entries(host_text, "options")
+    if not any(option.startswith("ndots:") for option in options):
+        options.append("ndots:0")
+    return "\n".join(["nameserver 127.0.0.11", *lines, "options " + " ".join(options)]) + "\n"
+
+
 def write_etc_files(directory: Path, *, hostname: str, host_network: bool,
                     extra_hosts: list[tuple[str, str]] = (), dns: DnsSettings = DnsSettings(),
+                    own_entries: list[tuple[str, str]] = (), embedded_dns: bool = False,
                     host_etc: Path = Path("/etc")) -> dict[str, Path]:
     """Write the three files into ``directory``; return them by their path in the container.
 
-    ``extra_hosts`` are (name, address) pairs (--add-host) for /etc/hosts.
+    ``extra_hosts`` are (name, address) pairs (--add-host) for /etc/hosts,
+    ``own_entries`` (address, names) lines for the container's own addresses and
+    links; ``embedded_dns`` points resolv.conf at 127.0.0.11.
     """
     try:
         host_resolv = (host_etc / "resolv.conf").read_text()
@@ -88,11 +102,14 @@ def write_etc_files(directory: Path, *, hostname: str, host_network: bool,
         hosts = (host_etc / "hosts").read_text() if (host_etc / "hosts").exists() else HOSTS_BASE
         resolv = host_resolv
     else:
-        hosts = hosts_content([])
-        resolv = container_resolv_conf(host_resolv)
+        hosts = hosts_content(list(own_entries))
+        resolv = (embedded_dns_resolv_conf(host_resolv) if embedded_dns
+                  else container_resolv_conf(host_resolv))
     hosts += "".join(f"{address}\t{name}\n" for name, address in extra_hosts)
     if dns:
-        resolv = custom_resolv_conf(resolv, dns)
+        # The embedded DNS server stays the nameserver; the request's search and options apply.
+        resolv = custom_resolv_conf(resolv, DnsSettings((), dns.search, dns.options)
+                                    if embedded_dns else dns)
     files = {"/etc/hostname": (directory / "hostname", hostname + "\n"),
              "/etc/hosts": (directory / "hosts", hosts),
              "/etc/resolv.conf": (directory / "resolv.conf", resolv)}

@@ -34,6 +34,7 @@ from servin.containers.filters import filter_containers
 from servin.containers.logconfig import log_policy
 from servin.containers.logrotate import LogRotator
 from servin.containers.names import generate_name, validate_name
+from servin.containers.networking import ContainerNetworking
 from servin.containers.record import RECORD_FILE, Container, load_record, save_record
 from servin.containers.restartpolicy import (RestartTracker, normalize_policy,
                                              restarts_at_daemon_start)
@@ -45,6 +46,7 @@ from servin.events import EventBus
 from servin.filters import Filters, check_keys, labels_match, timestamp_filter_ns
 from servin.images.manager import ImageManager
 from servin.mounts import is_mountpoint, mount, unmount
+from servin.networks.manager import NetworkManager
 from servin.oci.cgroups import host_cgroup_facts, remove_cgroup
 from servin.oci.logfile import LogEntry, read_log
 from servin.oci.runtime import AttachSocket, ExitStatus, Runtime
@@ -90,7 +92,7 @@ class _Waiters:
 
 class ContainerManager:
     def __init__(self, config: DaemonConfig, images: ImageManager, runtime: Runtime,
-                 events: EventBus) -> None:
+                 networks: NetworkManager, events: EventBus) -> None:
         self._config = config
         self._images = images
         self._runtime = runtime
@@ -109,6 +111,8 @@ class ContainerManager:
         self._restarts: dict[str, asyncio.Task[None]] = {}
         self._shutting_down = False
         self._log_rotator = LogRotator(runtime)
+        self._networks = networks
+        self._net = ContainerNetworking(networks, self.get)
 
     # ----------------------------------------------------------------- lookup
 
@@ -161,6 +165,7 @@ class ContainerManager:
         config = normalize_config(body)
         warnings: list[str] = []
         host_config = normalize_host_config(body.get("HostConfig"), warnings=warnings)
+        endpoints = self._net.endpoints_at_create(host_config, body.get("NetworkingConfig"))
         image = self._images.resolve(config["Image"])
         config = merge_image_config(config, image.config.get("config") or {})
         path, args = command_of(config)
@@ -172,7 +177,7 @@ class ContainerManager:
             config["Hostname"] = socket.gethostname() if host_network else container_id[:12]
         container = Container(id=container_id, name=name, created_ns=time.time_ns(),
                               image_id=image.id, config=config, host_config=host_config,
-                              path=path, args=args)
+                              path=path, args=args, endpoints=endpoints)
         directory = self._dir(container_id)
         try:
             directory.mkdir(parents=True, mode=0o710)
@@ -257,10 +262,12 @@ class ContainerManager:
         policy = log_policy(container.host_config["LogConfig"])
         try:
             await self._mount_shareable_shm(container)
+            network, etc_files = await self._net.attach(container, self.files(container.id),
+                                                        self.files)
             user = await asyncio.to_thread(resolve_user, rootfs, container.config.get("User") or "",
                                            container.host_config.get("GroupAdd"))
             spec = build_spec(spec_params(container, rootfs, user, self.files(container.id),
-                                          peers=self))
+                                          peers=self, network=network, etc_files=etc_files))
             await asyncio.to_thread(atomic_write_json, bundle / "config.json", spec)
             # conmon runs `runc create`; the process waits in runc's "created" state
             # until `runc start`, so attaches made before start miss no output.
@@ -317,6 +324,7 @@ class ContainerManager:
         container.state.exit_code = _exit_code_for(exc.message)
         await self._release_rootfs(container)
         await self._unmount_shm(container)
+        await self._net.detach(container)
         shutil.rmtree(self._bundles / container.id, ignore_errors=True)
         await self._persist(container)
         for future in self._pending_attach.pop(container.id, []):
@@ -413,6 +421,7 @@ class ContainerManager:
                                           container.state.started_ns)
         await self._release_rootfs(container)
         await self._unmount_shm(container)
+        await self._net.detach(container)
         await self._persist(container)
         if status.oom_killed:
             self.publish(container, "oom")
@@ -500,6 +509,23 @@ class ContainerManager:
             await self._persist(container)
         self.publish(container, "update")
         return warnings
+
+    async def connect_network(self, container_ref: str, network_id: str,
+                              endpoint_config: dict[str, Any]) -> None:
+        """POST /networks/{id}/connect: recorded, and live for a running container."""
+        container = self.get(container_ref)
+        async with self._lock(container.id):
+            await self._net.connect(container, self.files(container.id), network_id,
+                                    endpoint_config)
+            await self._persist(container)
+
+    async def disconnect_network(self, container_ref: str, network_id: str, *,
+                                 force: bool) -> None:
+        container = self.get(container_ref)
+        async with self._lock(container.id):
+            await self._net.disconnect(container, self.files(container.id), network_id,
+                                       force=force)
+            await self._persist(container)
 
     def remove_link(self, name: str) -> None:
         """DELETE ?link=1 removes a link alias (``/parent/alias``), never a container."""
@@ -627,6 +653,7 @@ class ContainerManager:
             await asyncio.shield(monitor)
 
     async def _discard_files(self, container_id: str) -> None:
+        await self._networks.release(container_id)
         await self._images.layers.remove_rw_layer(container_id)
         shm = Path(self.files(container_id).shm)
         if is_mountpoint(shm):
@@ -714,7 +741,7 @@ class ContainerManager:
         return containers[:limit] if limit and limit > 0 else containers
 
     async def summary(self, container: Container, *, size: bool = False) -> dict[str, Any]:
-        out = views.summary(container, self._image_name(container))
+        out = views.summary(container, self._image_name(container), self._net.settings(container))
         if size:
             out.update(await self._size_fields(container))
         return out
@@ -763,12 +790,9 @@ class ContainerManager:
 
     async def inspect(self, ref: str, *, size: bool = False) -> dict[str, Any]:
         container = self.get(ref)
-        running = container.state.status in ("running", "paused") and container.state.pid
-        sandbox_key = (f"/proc/{container.state.pid}/ns/net"
-                       if running and container.host_config["NetworkMode"] != "host" else "")
         out = views.inspect(container, files=self.files(container.id),
                             graph_driver=self._images.layers.graph_driver_data(container.id),
-                            sandbox_key=sandbox_key)
+                            network_settings=self._net.settings(container))
         if size:
             out.update(await self._size_fields(container))
         return out
@@ -795,6 +819,9 @@ class ContainerManager:
             self._names[container.name] = container.id
             self._waiters[container.id] = _Waiters()
             await self._reconcile(container)
+        # Before any restart: sandboxes of containers that did not survive are collected.
+        await self._networks.restore(c.id for c in self._containers.values()
+                                     if c.state.status in ("running", "paused"))
         comebacks = [c for c in self._containers.values() if c.state.status == "exited"
                      and restarts_at_daemon_start(
                          c.host_config["RestartPolicy"], exit_code=c.state.exit_code,

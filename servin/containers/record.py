@@ -45,6 +45,8 @@ class Container:
     # Stopped or killed by a client: no restart until started again (dockerd's
     # HasBeenManuallyStopped; unless-stopped also stays down across daemon restarts).
     manually_stopped: bool = False
+    # EndpointsConfig by network name, with each network's id (NetworkID).
+    endpoints: dict[str, dict[str, Any]] = attrs.Factory(dict)
 
     @property
     def short_id(self) -> str:

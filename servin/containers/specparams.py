@@ -38,10 +38,15 @@ class ContainerLookup(Protocol):
 
 
 def spec_params(container: Container, rootfs: Path, user: ResolvedUser, files: ContainerFiles,
-                peers: ContainerLookup | None = None) -> SpecParams:
+                peers: ContainerLookup | None = None, *,
+                network: NamespaceMode | None = None,
+                etc_files: dict[str, Path] | None = None) -> SpecParams:
+    """``network`` and ``etc_files`` are what the container's networks give it (a
+    sandbox to join, another container's files); by default its own namespace."""
     config, hc = container.config, container.host_config
-    network = (NamespaceMode.host() if hc["NetworkMode"] == "host"
-               else NamespaceMode.private())
+    if network is None:
+        network = (NamespaceMode.host() if hc["NetworkMode"] == "host"
+                   else NamespaceMode.private())
     privileged = bool(hc.get("Privileged"))
     # A container gets no capability servind lacks itself (runc would fail to grant it).
     bounding = bounding_set()
@@ -72,7 +77,7 @@ def spec_params(container: Container, rootfs: Path, user: ResolvedUser, files: C
         uts=(NamespaceMode.host() if network.is_host or hc.get("UTSMode") == "host"
              else NamespaceMode.private()),
         cgroupns=hc.get("CgroupnsMode") == "private",
-        etc_files=files.etc_mounts(),
+        etc_files=files.etc_mounts() if etc_files is None else etc_files,
         mounts=mounts,
         readonly_rootfs=bool(hc.get("ReadonlyRootfs")),
         privileged=privileged,

@@ -46,17 +46,22 @@ def status_text(container: Container) -> str:
     return "Created"
 
 
-def _network_entries(container: Container) -> dict[str, Any]:
-    mode = container.host_config["NetworkMode"]
-    if mode not in ("none", "host"):
-        return {}
-    return {mode: {"IPAMConfig": None, "Links": None, "Aliases": None, "NetworkID": "",
-                   "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
-                   "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-                   "MacAddress": "", "DriverOpts": None}}
+def port_list(ports: dict[str, Any]) -> list[dict[str, Any]]:
+    """NetworkSettings.Ports as the list shows them: one entry per binding, or per
+    exposed port without one."""
+    out: list[dict[str, Any]] = []
+    for key, bindings in sorted(ports.items()):
+        number, _, proto = key.partition("/")
+        if not bindings:
+            out.append({"PrivatePort": int(number), "Type": proto or "tcp"})
+        for binding in bindings or []:
+            out.append({"IP": binding.get("HostIp") or "0.0.0.0", "PrivatePort": int(number),
+                        "PublicPort": int(binding["HostPort"]), "Type": proto or "tcp"})
+    return out
 
 
-def summary(container: Container, image_name: str) -> dict[str, Any]:
+def summary(container: Container, image_name: str,
+            network_settings: dict[str, Any]) -> dict[str, Any]:
     return {
         "Id": container.id,
         "Names": ["/" + container.name],
@@ -64,18 +69,18 @@ def summary(container: Container, image_name: str) -> dict[str, Any]:
         "ImageID": container.image_id,
         "Command": " ".join([container.path, *container.args]),
         "Created": container.created_ns // 1_000_000_000,
-        "Ports": [],
+        "Ports": port_list(network_settings.get("Ports") or {}),
         "Labels": container.config.get("Labels") or {},
         "State": container.state.status,
         "Status": status_text(container),
         "HostConfig": {"NetworkMode": container.host_config["NetworkMode"]},
-        "NetworkSettings": {"Networks": _network_entries(container)},
+        "NetworkSettings": {"Networks": network_settings["Networks"]},
         "Mounts": [],
     }
 
 
 def inspect(container: Container, *, files: ContainerFiles, graph_driver: dict[str, str],
-            sandbox_key: str) -> dict[str, Any]:
+            network_settings: dict[str, Any]) -> dict[str, Any]:
     state = container.state
     return {
         "Id": container.id,
@@ -112,13 +117,5 @@ def inspect(container: Container, *, files: ContainerFiles, graph_driver: dict[s
         "GraphDriver": {"Name": "overlay2", "Data": graph_driver},
         "Mounts": [],
         "Config": container.config,
-        "NetworkSettings": {
-            "Bridge": "", "SandboxID": container.id if sandbox_key else "",
-            "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
-            "Ports": {}, "SandboxKey": sandbox_key, "SecondaryIPAddresses": None,
-            "SecondaryIPv6Addresses": None, "EndpointID": "", "Gateway": "",
-            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "",
-            "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
-            "Networks": _network_entries(container),
-        },
+        "NetworkSettings": network_settings,
     }

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+from pathlib import Path
+
 import docker
 import docker.errors
 import pytest
+
+from tests.support.registry import Entry, build_image, layer_tar, push_image
+
+UDPECHO_SOURCE = Path(__file__).parent.parent / "support" / "udpecho.c"
 
 
 @pytest.fixture(scope="session")
@@ -25,3 +33,18 @@ def containers(docker_client: docker.DockerClient):
                 container.remove(force=True)
             except docker.errors.NotFound:
                 pass
+
+
+@pytest.fixture(scope="session")
+def udpecho(docker_client: docker.DockerClient, registry, test_images, tmp_path_factory) -> str:
+    """An image with a UDP echo server (`udpecho PORT`) beside busybox, built with gcc."""
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is needed to build the UDP echo server (make install provides it)")
+    binary = tmp_path_factory.mktemp("udpecho") / "udpecho"
+    subprocess.run(["gcc", "-static", "-Os", "-o", str(binary), str(UDPECHO_SOURCE)],
+                   check=True, capture_output=True)
+    layer = layer_tar([Entry("usr/bin/udpecho", binary.read_bytes(), mode=0o755)])
+    push_image(registry.url, "library/udpecho", "latest",
+               build_image([test_images.busybox_layer, layer]))
+    docker_client.images.pull("udpecho", tag="latest")
+    return "udpecho:latest"

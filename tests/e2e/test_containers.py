@@ -57,10 +57,18 @@ def test_container_sees_its_config(containers, alpine):
     assert out.decode().split() == ["1", "1", "/tmp", "inner", "bar"]
 
 
-def test_default_network_has_loopback_only(containers, alpine):
-    out = containers.run(alpine, ["cat", "/proc/net/dev"], remove=True).decode()
-    interfaces = {line.split(":")[0].strip() for line in out.splitlines()[2:]}
-    assert interfaces == {"lo"}
+def test_default_network_is_the_bridge(containers, alpine, docker_client, servind):
+    container = containers.run(alpine, ["sh", "-c", "cat /proc/net/dev; sleep 30"], detach=True)
+    time.sleep(0.5)
+    interfaces = {line.split(":")[0].strip()
+                  for line in container.logs().decode().splitlines()[2:]}
+    assert interfaces == {"lo", "eth0"}
+    settings = docker_client.api.inspect_container(container.id)["NetworkSettings"]
+    bridge = settings["Networks"]["bridge"]
+    gateway = servind.bip.split("/")[0]
+    assert bridge["Gateway"] == gateway
+    assert bridge["IPAddress"].rsplit(".", 1)[0] == gateway.rsplit(".", 1)[0]
+    assert bridge["MacAddress"].startswith("02:42:")
 
 
 def test_none_and_host_network_modes(containers, alpine):

@@ -2,7 +2,7 @@ import pytest
 
 from servin.containers.createconfig import (DEFAULT_SHM_SIZE, command_of, merge_image_config,
                                             normalize_config, normalize_host_config)
-from servin.errors import InvalidArgument, NotFound
+from servin.errors import InvalidArgument
 
 IMAGE = {"Env": ["PATH=/usr/bin:/bin", "LANG=C"], "Cmd": ["sh"], "Entrypoint": None,
          "WorkingDir": "/srv", "User": "daemon", "Labels": {"a": "image", "b": "image"},
@@ -79,9 +79,6 @@ def test_host_config_defaults_as_inspect_shows_them():
     assert host_config["LogConfig"]["Type"] == "json-file"
 
 
-def test_unknown_network_is_404():
-    with pytest.raises(NotFound, match="network nosuchnet not found"):
-        normalize_host_config({"NetworkMode": "nosuchnet"})
 
 
 def test_auto_remove_with_restart_policy_is_refused():
