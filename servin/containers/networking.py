@@ -53,7 +53,9 @@ class ContainerNetworking:
                             networking_config: dict[str, Any] | None) -> dict[str, dict]:
         """EndpointsConfig as the record keeps it, by network name; checks the networks."""
         mode = host_config["NetworkMode"]
-        requested = dict((networking_config or {}).get("EndpointsConfig") or {})
+        # The docker CLI names the default network "default", as in NetworkMode.
+        requested = {network_name(name): settings or {} for name, settings in
+                     ((networking_config or {}).get("EndpointsConfig") or {}).items()}
         if mode in ("host", "none") or shared_container(mode):
             if shared_container(mode):
                 self._lookup(shared_container(mode))  # 404 for an unknown container

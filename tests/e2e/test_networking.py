@@ -290,3 +290,20 @@ def test_host_none_and_container_network_modes(containers, alpine):
                          remove=True)
     box.reload()
     assert out.decode().strip() == box.attrs["NetworkSettings"]["IPAddress"]
+
+
+def test_cli_run_on_the_default_and_a_user_network(docker_cli, networks, containers, alpine):
+    # The CLI names the default network "default" in EndpointsConfig.
+    assert docker_cli("run", "--rm", "alpine", "sh", "-c", "ip -o -4 addr show eth0 | wc -l"
+                      ).stdout.strip() == "1"
+    third = unique_octet()
+    docker_cli("network", "create", "--subnet", f"10.224.{third}.0/24", "e2e-cli-net")
+    try:
+        docker_cli("run", "-d", "--name", "e2e-cli-db", "--network", "e2e-cli-net",
+                   "--network-alias", "database", "alpine", "sleep", "60")
+        out = docker_cli("run", "--rm", "--network", "e2e-cli-net", "alpine",
+                         "sh", "-c", "ping -c1 -W2 database >/dev/null && echo reached").stdout
+        assert out.strip() == "reached"
+    finally:
+        docker_cli("rm", "-f", "e2e-cli-db", check=False)
+        docker_cli("network", "rm", "e2e-cli-net", check=False)
