@@ -20,9 +20,9 @@ from pathlib import Path
 
 import attrs
 
+from servin.oci.cgroups import CgroupFacts, is_cgroup_v2
 from servin.store import atomic_write
 
-CGROUP_ROOT = Path("/sys/fs/cgroup")
 ENGINE_ID_FILE = "engine-id"
 # Go's GOARCH names, which Docker's clients expect in /version.
 GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "armv6l": "arm",
@@ -141,42 +141,7 @@ def go_arch() -> str:
 
 
 def cgroup_version() -> str:
-    return "2" if (CGROUP_ROOT / "cgroup.controllers").exists() else "1"
-
-
-@attrs.frozen
-class CgroupFeatures:
-    memory_limit: bool
-    swap_limit: bool
-    kernel_memory: bool
-    kernel_memory_tcp: bool
-    oom_kill_disable: bool
-    cpu_cfs_period: bool
-    cpu_cfs_quota: bool
-    cpu_shares: bool
-    cpuset: bool
-    pids_limit: bool
-
-
-def cgroup_features() -> CgroupFeatures:
-    if cgroup_version() == "2":
-        controllers = set((_read(CGROUP_ROOT / "cgroup.controllers") or "").split())
-        memory, cpu = "memory" in controllers, "cpu" in controllers
-        return CgroupFeatures(memory, memory, False, False, False, cpu, cpu, cpu,
-                              "cpuset" in controllers, "pids" in controllers)
-    memory, cpu = CGROUP_ROOT / "memory", CGROUP_ROOT / "cpu"
-    return CgroupFeatures(
-        memory_limit=(memory / "memory.limit_in_bytes").exists(),
-        swap_limit=(memory / "memory.memsw.limit_in_bytes").exists(),
-        kernel_memory=(memory / "memory.kmem.limit_in_bytes").exists(),
-        kernel_memory_tcp=(memory / "memory.kmem.tcp.limit_in_bytes").exists(),
-        oom_kill_disable=(memory / "memory.oom_control").exists(),
-        cpu_cfs_period=(cpu / "cpu.cfs_period_us").exists(),
-        cpu_cfs_quota=(cpu / "cpu.cfs_quota_us").exists(),
-        cpu_shares=(cpu / "cpu.shares").exists(),
-        cpuset=(CGROUP_ROOT / "cpuset" / "cpuset.cpus").exists(),
-        pids_limit=(CGROUP_ROOT / "pids").is_dir(),
-    )
+    return "2" if is_cgroup_v2() else "1"
 
 
 @attrs.frozen
@@ -283,13 +248,13 @@ def hostname() -> str:
     return socket.gethostname()
 
 
-def feature_warnings(cgroups: CgroupFeatures, sysctls: NetworkSysctls) -> list[str]:
+def feature_warnings(cgroups: CgroupFacts, sysctls: NetworkSysctls) -> list[str]:
     """dockerd's warnings for missing kernel features."""
-    missing = {"memory limit": cgroups.memory_limit, "swap limit": cgroups.swap_limit,
-               "oom kill disable": cgroups.oom_kill_disable or cgroup_version() == "2",
-               "cpu cfs quota": cgroups.cpu_cfs_quota, "cpu cfs period": cgroups.cpu_cfs_period,
+    missing = {"memory limit": cgroups.memory, "swap limit": cgroups.swap,
+               "oom kill disable": cgroups.oom_kill_disable or cgroups.version == 2,
+               "cpu cfs quota": cgroups.cpu_cfs, "cpu cfs period": cgroups.cpu_cfs,
                "cpu shares": cgroups.cpu_shares, "cpuset": cgroups.cpuset,
-               "pids limit": cgroups.pids_limit}
+               "pids limit": cgroups.pids}
     warnings = [f"WARNING: No {name} support" for name, present in missing.items() if not present]
     if not sysctls.ipv4_forwarding:
         warnings.append("WARNING: IPv4 forwarding is disabled")

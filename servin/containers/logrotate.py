@@ -26,7 +26,7 @@ import structlog
 from servin.containers.logconfig import LogPolicy
 from servin.errors import ServinError
 from servin.oci.inotify import IN_CREATE, IN_MODIFY, IN_MOVED_TO, ChangeWatcher
-from servin.oci.logfile import rotated_numbers, rotated_path
+from servin.oci.logfile import inode_at, rotated_numbers, rotated_path
 from servin.store import atomic_write
 
 log = structlog.get_logger("servin.containers")
@@ -46,13 +46,6 @@ def _same_file(a: Path, b: Path) -> bool:
         return os.path.samefile(a, b)
     except FileNotFoundError:
         return False
-
-
-def _inode(path: Path) -> int | None:
-    try:
-        return os.stat(path).st_ino
-    except FileNotFoundError:
-        return None
 
 
 def _size(path: Path) -> int | None:
@@ -102,7 +95,7 @@ class LogRotator:
                 watcher.changed.clear()
                 size = _size(path)
                 if size is not None and size > 0 and size >= policy.max_size:
-                    rotated = _inode(path)
+                    rotated = inode_at(path)
                     if not await asyncio.to_thread(self._rotate, container_id, path,
                                                    policy.max_file):
                         return
@@ -123,7 +116,7 @@ class LogRotator:
             async with asyncio.timeout(REOPEN_TIMEOUT):
                 while True:
                     watcher.changed.clear()
-                    if _inode(path) != rotated:
+                    if inode_at(path) != rotated:
                         return
                     await watcher.changed.wait()
         except TimeoutError:

@@ -14,6 +14,7 @@ from servin import API_VERSION, MIN_API_VERSION, __version__, hostinfo
 from servin.config import DaemonConfig, parse_host
 from servin.http.context import engine_of
 from servin.http.routing import Routes
+from servin.oci.cgroups import host_cgroup_facts
 from servin.timefmt import rfc3339_nano
 
 routes = Routes()
@@ -61,7 +62,7 @@ async def info(request: web.Request) -> web.Response:
     engine = engine_of(request)
     config = engine.config
     counts = engine.containers.state_counts()
-    cgroups = hostinfo.cgroup_features()
+    cgroups = host_cgroup_facts()
     sysctls = hostinfo.network_sysctls()
     release = hostinfo.os_release()
     runc = await hostinfo.binary_version("runc")
@@ -83,15 +84,15 @@ async def info(request: web.Request) -> web.Response:
         ],
         "Plugins": {"Volume": ["local"], "Network": NETWORK_DRIVERS, "Authorization": None,
                     "Log": ["json-file"]},
-        "MemoryLimit": cgroups.memory_limit,
-        "SwapLimit": cgroups.swap_limit,
+        "MemoryLimit": cgroups.memory,
+        "SwapLimit": cgroups.swap,
         "KernelMemory": cgroups.kernel_memory,
         "KernelMemoryTCP": cgroups.kernel_memory_tcp,
-        "CpuCfsPeriod": cgroups.cpu_cfs_period,
-        "CpuCfsQuota": cgroups.cpu_cfs_quota,
+        "CpuCfsPeriod": cgroups.cpu_cfs,
+        "CpuCfsQuota": cgroups.cpu_cfs,
         "CPUShares": cgroups.cpu_shares,
         "CPUSet": cgroups.cpuset,
-        "PidsLimit": cgroups.pids_limit,
+        "PidsLimit": cgroups.pids,
         "OomKillDisable": cgroups.oom_kill_disable,
         "IPv4Forwarding": sysctls.ipv4_forwarding,
         "BridgeNfIptables": sysctls.bridge_nf_iptables,

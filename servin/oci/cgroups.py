@@ -56,6 +56,8 @@ class CgroupFacts:
     mems: str = "0"
     pids: bool = True
     blkio_weight: bool = True
+    kernel_memory: bool = False
+    kernel_memory_tcp: bool = False
 
     @property
     def num_cpus(self) -> int:
@@ -97,7 +99,9 @@ def detect_cgroup_facts(root: Path = CGROUP_ROOT) -> CgroupFacts:
         cpus=_read(cpuset / "cpuset.cpus"),
         mems=_read(cpuset / "cpuset.mems"),
         pids=(root / "pids").is_dir(),
-        blkio_weight=(root / "blkio" / "blkio.weight").exists())
+        blkio_weight=(root / "blkio" / "blkio.weight").exists(),
+        kernel_memory=(memory / "memory.kmem.limit_in_bytes").exists(),
+        kernel_memory_tcp=(memory / "memory.kmem.tcp.limit_in_bytes").exists())
 
 
 @functools.cache

@@ -134,7 +134,7 @@ def _open(path: Path) -> BinaryIO | None:
         return None
 
 
-def _inode_at(path: Path) -> int | None:
+def inode_at(path: Path) -> int | None:
     try:
         return os.stat(path).st_ino
     except FileNotFoundError:
@@ -167,7 +167,7 @@ def _open_all(path: Path, attempts: int = 5) -> list[_Reader]:
                 continue
             seen.add(reader.inode)
             readers.append(reader)
-        unchanged = (all(_inode_at(name) == inode for name, inode in opened.items())
+        unchanged = (all(inode_at(name) == inode for name, inode in opened.items())
                      and [path, *(rotated_path(path, n) for n in rotated_numbers(path))]
                      == candidates)
         if unchanged:
@@ -237,7 +237,7 @@ async def read_log(path: Path, *, follow: bool = False, since_ns: int | None = N
             # A new live file (conmon reopened its log after a rotation) is read once
             # the current one is drained again: conmon closed that before the new one
             # took the log's name, so nothing written to it is missed.
-            inode = _inode_at(path)
+            inode = inode_at(path)
             if inode is not None and (not readers or readers[-1].inode != inode):
                 file = _open(path)
                 if file is not None:

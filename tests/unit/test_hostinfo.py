@@ -10,6 +10,7 @@ import subprocess
 import pytest
 
 from servin import hostinfo
+from servin.oci.cgroups import CgroupFacts
 
 
 @pytest.mark.parametrize("output, expected", [
@@ -56,19 +57,10 @@ def test_os_release_names_the_system():
     assert release["PRETTY_NAME"] and release["ID"]
 
 
-def test_cgroup_features_match_cgroupfs():
-    features = hostinfo.cgroup_features()
-    if hostinfo.cgroup_version() == "1":
-        assert features.memory_limit == os.path.exists(
-            "/sys/fs/cgroup/memory/memory.limit_in_bytes")
-        assert features.pids_limit == os.path.isdir("/sys/fs/cgroup/pids")
-    else:
-        controllers = open("/sys/fs/cgroup/cgroup.controllers").read().split()
-        assert features.memory_limit == ("memory" in controllers)
 
 
 def test_feature_warnings_name_what_is_missing():
-    cgroups = hostinfo.CgroupFeatures(True, False, True, True, True, True, True, True, True, False)
+    cgroups = CgroupFacts(swap=False, pids=False)
     sysctls = hostinfo.NetworkSysctls(False, True, True)
     warnings = hostinfo.feature_warnings(cgroups, sysctls)
     assert "WARNING: No swap limit support" in warnings
