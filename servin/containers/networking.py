@@ -82,8 +82,9 @@ class ContainerNetworking:
             self._networks.get(other)
             raise InvalidArgument(f"Container cannot be connected to network endpoints: "
                                   f"{primary.name}, {other}")
+        # Legacy links: /etc/hosts lines on the default bridge, aliases on other networks.
         links = host_config.get("Links") or []
-        if links and not primary.default_bridge:
+        if links:
             settings = {**settings, "Links": [*(settings.get("Links") or []), *links]}
         return {primary.name: {**settings, "NetworkID": primary.id}}
 

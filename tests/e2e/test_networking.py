@@ -307,3 +307,17 @@ def test_cli_run_on_the_default_and_a_user_network(docker_cli, networks, contain
     finally:
         docker_cli("rm", "-f", "e2e-cli-db", check=False)
         docker_cli("network", "rm", "e2e-cli-net", check=False)
+
+
+def test_legacy_links_on_the_default_bridge(docker_cli, containers, alpine):
+    docker_cli("run", "-d", "--name", "e2e-linked-db", "alpine", "sleep", "60")
+    hosts = docker_cli("run", "--rm", "--link", "e2e-linked-db:db", "alpine",
+                       "sh", "-c", "cat /etc/hosts; ping -c1 -W2 db >/dev/null && echo reached"
+                       ).stdout
+    assert "reached" in hosts
+    assert any(line.split()[1:2] == ["db"] or "db" in line.split()[1:]
+               for line in hosts.splitlines() if line and not line.startswith("#"))
+    # no name resolution on the default bridge without a link, as under dockerd
+    result = docker_cli("run", "--rm", "alpine", "ping", "-c1", "-W1", "e2e-linked-db",
+                        check=False)
+    assert result.returncode != 0
