@@ -137,12 +137,12 @@ class ContainerNetworking:
                       settings: dict[str, Any]) -> None:
         record = self._networks.get(network_ref)
         mode = container.host_config["NetworkMode"]
-        if mode == "host" or mode == "none" or shared_container(mode):
+        if mode == "none":
+            raise InvalidArgument("container cannot be connected to multiple networks with one "
+                                  "of the networks in private (none) mode")
+        if mode == "host" or shared_container(mode):
             raise InvalidArgument("container sharing network namespace with another container "
-                                  "or host cannot be connected to any other network"
-                                  if mode != "none" else
-                                  "container cannot be disconnected from host network or "
-                                  "connected to host network")
+                                  "or host cannot be connected to any other network")
         if record.name in container.endpoints:
             raise Forbidden(f"endpoint with name {container.name} already exists in network "
                             f"{record.name}")
