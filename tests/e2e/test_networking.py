@@ -321,3 +321,33 @@ def test_legacy_links_on_the_default_bridge(docker_cli, containers, alpine):
     result = docker_cli("run", "--rm", "alpine", "ping", "-c1", "-W1", "e2e-linked-db",
                         check=False)
     assert result.returncode != 0
+
+
+def test_connect_and_disconnect_a_running_container(networks, containers, alpine,
+                                                    docker_client):
+    third = unique_octet()
+    network = networks.create("e2e-live", ipam=ipam(f"10.226.{third}.0/24"))
+    box = containers.run(alpine, ["sleep", "60"], detach=True)
+
+    def interfaces() -> set[str]:
+        pid = docker_client.api.inspect_container(box.id)["State"]["Pid"]
+        return {line.split(":")[0].strip()
+                for line in open(f"/proc/{pid}/net/dev").read().splitlines()[2:]}
+
+    assert interfaces() == {"lo", "eth0"}
+    network.connect(box, aliases=["late"])
+    assert interfaces() == {"lo", "eth0", "eth1"}
+    settings = docker_client.api.inspect_container(box.id)["NetworkSettings"]["Networks"]
+    assert settings["e2e-live"]["IPAddress"].startswith(f"10.226.{third}.")
+    assert "late" in settings["e2e-live"]["Aliases"]
+    with pytest.raises(docker.errors.APIError) as err:
+        network.connect(box)
+    assert err.value.status_code == 403 and "already exists in network" in err.value.explanation
+    network.disconnect(box)
+    assert interfaces() == {"lo", "eth0"}
+    assert "e2e-live" not in docker_client.api.inspect_container(box.id)[
+        "NetworkSettings"]["Networks"]
+    lonely = containers.run(alpine, ["sleep", "60"], detach=True, network_mode="none")
+    with pytest.raises(docker.errors.APIError) as err:
+        network.connect(lonely)
+    assert err.value.status_code == 400
