@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import io
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import Any, AsyncIterator, BinaryIO, Callable
 
 from aiohttp import web
 
-from servin.containers.archive import STAT_HEADER, ContainerFS, copy_owner
+from servin.containers.archive import STAT_HEADER, ContainerFS, PathStat, copy_owner
 from servin.containers.changes import container_changes
 from servin.containers.record import Container
 from servin.containers.top import container_top, ps_arguments
@@ -115,26 +116,28 @@ async def _container_fs(request: web.Request, container: Container, root: Path) 
     return await _in_thread(ContainerFS, root, request.match_info["id"], files.etc_mounts())
 
 
-@routes.head("/containers/{id}/archive")
-async def stat_path(request: web.Request) -> web.Response:
+@contextlib.asynccontextmanager
+async def _stat_in_container(request: web.Request
+                             ) -> AsyncIterator[tuple[Container, ContainerFS, str, PathStat]]:
+    """The container, its filesystem (mounted for the block), the asked path and its stat."""
     path = _archive_path(request)
     manager = engine_of(request).containers
     container = manager.get(request.match_info["id"])
     async with manager.rootfs(container) as root:
         fs = await _container_fs(request, container, root)
-        stat = await _in_thread(fs.stat, path)
-    return web.Response(headers={STAT_HEADER: stat.header_value()})
+        yield container, fs, path, await _in_thread(fs.stat, path)
+
+
+@routes.head("/containers/{id}/archive")
+async def stat_path(request: web.Request) -> web.Response:
+    async with _stat_in_container(request) as (_, _, _, stat):
+        return web.Response(headers={STAT_HEADER: stat.header_value()})
 
 
 @routes.get("/containers/{id}/archive")
 async def get_archive(request: web.Request) -> web.StreamResponse:
-    path = _archive_path(request)
-    manager = engine_of(request).containers
-    container = manager.get(request.match_info["id"])
-    async with manager.rootfs(container) as root:
-        fs = await _container_fs(request, container, root)
-        stat = await _in_thread(fs.stat, path)
-        manager.publish(container, "archive-path")
+    async with _stat_in_container(request) as (container, fs, path, stat):
+        engine_of(request).containers.publish(container, "archive-path")
         response = web.StreamResponse(headers={STAT_HEADER: stat.header_value(),
                                                "Content-Type": TAR_TYPE})
         await _stream_tar(request, response, lambda out: fs.write_tar(path, out),

@@ -13,27 +13,12 @@ import time
 import docker.errors
 import pytest
 
+from tests.support.tars import make_tar
+
 GO_MODE_DIR = 1 << 31
 GO_MODE_SYMLINK = 1 << 27
 
 
-def make_tar(*entries: tuple) -> bytes:
-    """A tar from (name, kind, data-or-target[, mode]) entries; kind is file, dir, sym or link."""
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w") as tar:
-        for name, kind, value, *rest in entries:
-            info = tarfile.TarInfo(name)
-            info.mtime = 1_700_000_000
-            info.mode = rest[0] if rest else (0o755 if kind == "dir" else 0o644)
-            if kind == "file":
-                info.size = len(value)
-                tar.addfile(info, io.BytesIO(value))
-                continue
-            info.type = {"dir": tarfile.DIRTYPE, "sym": tarfile.SYMTYPE,
-                         "link": tarfile.LNKTYPE}[kind]
-            info.linkname = value or ""
-            tar.addfile(info)
-    return out.getvalue()
 
 
 def read_tar(chunks) -> dict[str, tarfile.TarInfo | bytes]:

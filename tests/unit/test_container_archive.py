@@ -12,30 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.tars import make_tar
+
 from servin.containers.archive import (GO_MODE_DIR, GO_MODE_SYMLINK, ContainerFS,
                                        container_absolute, copy_owner, go_file_mode)
 from servin.containers.sizes import directory_size
 from servin.errors import InvalidArgument, NotFound
 
 
-def make_tar(*entries: tuple) -> io.BytesIO:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w") as tar:
-        for name, kind, value, *owner in entries:
-            info = tarfile.TarInfo(name)
-            info.mode = 0o755 if kind == "dir" else 0o644
-            if owner:
-                info.uid, info.gid = owner[0]
-            if kind == "file":
-                info.size = len(value)
-                tar.addfile(info, io.BytesIO(value))
-                continue
-            info.type = {"dir": tarfile.DIRTYPE, "sym": tarfile.SYMTYPE,
-                         "link": tarfile.LNKTYPE}[kind]
-            info.linkname = value or ""
-            tar.addfile(info)
-    out.seek(0)
-    return out
 
 
 def tar_of(fs: ContainerFS, path: str | None = None) -> dict[str, bytes | str]:
@@ -133,14 +117,14 @@ def test_mounted_files_show_the_engines_copy(fs, rootfs):
     exported = tar_of(ContainerFS(rootfs, "web"))
     assert "etc/hosts" not in exported and exported["srv/data/a.txt"] == b"alpha"
     with pytest.raises(InvalidArgument, match="busy"):
-        fs.extract("/etc", make_tar(("hosts", "file", b"x")), no_overwrite_dir_non_dir=False,
+        fs.extract("/etc", io.BytesIO(make_tar(("hosts", "file", b"x"))), no_overwrite_dir_non_dir=False,
                    owner=None, readonly_rootfs=False)
 
 
 def extract(fs: ContainerFS, path: str, *entries: tuple, **options) -> None:
     kwargs = {"no_overwrite_dir_non_dir": False, "owner": None, "readonly_rootfs": False,
               **options}
-    fs.extract(path, make_tar(*entries), **kwargs)
+    fs.extract(path, io.BytesIO(make_tar(*entries)), **kwargs)
 
 
 def test_extract_follows_symlinks_inside_the_root(fs, rootfs, tmp_path):
