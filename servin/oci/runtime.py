@@ -127,10 +127,7 @@ class Runtime:
         ``runc delete``."""
         if files.oom_file.exists():
             return True
-        try:
-            spec = json.loads((files.bundle_link / "config.json").read_text())
-        except (OSError, ValueError):
-            return False
+        spec = self.spec(files.container_id) or {}
         cgroups_path = spec.get("linux", {}).get("cgroupsPath")
         return bool(cgroups_path) and oom_kill_count(cgroups_path) > 0
 
@@ -193,16 +190,28 @@ class Runtime:
         self._control(container_id, f"{CTL_REOPEN_LOG} 0 0\n", "reopen its log")
 
     def _control(self, container_id: str, message: str, what: str) -> None:
-        # Non-blocking: conmon holds the fifo's read side while it lives, and a
-        # message this short is written whole.
-        ctl = self._files(container_id).bundle_link / "ctl"
+        write_control(self._files(container_id).bundle_link / "ctl", message,
+                      f"container {container_id} has no running monitor to {what}")
+
+    def spec(self, container_id: str) -> dict[str, Any] | None:
+        """The OCI spec the container runs with (from its bundle), None once it is gone."""
         try:
-            fd = os.open(ctl, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError as e:
-            if e.errno in (errno.ENOENT, errno.ENXIO):
-                raise NotFound(f"container {container_id} has no running monitor to {what}") from e
-            raise
-        try:
-            os.write(fd, message.encode())
-        finally:
-            os.close(fd)
+            return json.loads((self._files(container_id).bundle_link / "config.json").read_text())
+        except (OSError, ValueError):
+            return None
+
+
+def write_control(ctl: Path, message: str, missing: str) -> None:
+    """A message on conmon's ``ctl`` fifo; NotFound(``missing``) when no conmon reads it."""
+    # Non-blocking: conmon holds the fifo's read side while it lives, and a
+    # message this short is written whole.
+    try:
+        fd = os.open(ctl, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ENXIO):
+            raise NotFound(missing) from e
+        raise
+    try:
+        os.write(fd, message.encode())
+    finally:
+        os.close(fd)
