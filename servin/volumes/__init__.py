@@ -1,0 +1,1 @@
+"""Volumes: the ``local`` driver's named and anonymous volumes under the data root."""
