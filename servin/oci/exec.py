@@ -33,7 +33,7 @@ import structlog
 
 from servin.errors import NotFound
 from servin.oci.attach import AttachSocket, connect_in_dir
-from servin.oci.capabilities import ALL_CAPABILITIES
+from servin.oci.capabilities import ALL_CAPABILITIES, bounding_set
 from servin.oci.conmon import CTL_RESIZE, SCRUBBED_ENV, SYNC_PIPE_ENV, _read_sync_line
 from servin.oci.exits import ExitStatus, open_pidfd, read_exit_file, read_pid, wait_pidfd
 from servin.oci.runc import OCIRuntimeError, runc_error_text
@@ -103,7 +103,9 @@ def exec_process_spec(container_process: dict[str, Any], wanted: ExecProcess) ->
         process["user"] = {"uid": wanted.user.uid, "gid": wanted.user.gid,
                            "additionalGids": list(wanted.user.additional_gids)}
     if wanted.privileged:
-        every = list(ALL_CAPABILITIES)
+        # Every capability this daemon may pass on (a nested daemon has fewer).
+        allowed = bounding_set()
+        every = [cap for cap in ALL_CAPABILITIES if cap in allowed]
         process["capabilities"] = {"bounding": every, "effective": every, "permitted": every,
                                    "inheritable": every}
     return process
