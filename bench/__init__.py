@@ -1,0 +1,1 @@
+"""Benchmarks of servind side by side with dockerd: `make bench` (see bench/RESULTS.md)."""

@@ -1,0 +1,204 @@
+"""Each row's measurement, taken on every engine in alternation.
+
+Rounds alternate the engines' order (servind first, then dockerd first, ...),
+so a slow phase of the shared machine falls on both. Times come from
+hyperfine (its JSON export), throughput from wrk, memory from /proc.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import attrs
+import requests
+
+from bench.engines import Engine, rss_bytes
+from bench.images import SMALL_IMAGE, pull_image_name
+from bench.rows import Results
+
+DOCKER = "/usr/local/bin/docker"
+DETACHED = 20
+DETACHED_PARALLEL = 10
+LOG_LINES = 200_000
+LOGS_CONTAINER = "bench-logs"
+WRK_CONNECTIONS = 32
+
+
+class BenchFailed(Exception):
+    """A measured command failed: its figure would mean nothing."""
+
+
+@attrs.frozen
+class Sizes:
+    """Repetitions per row; ``rounds`` alternate the engines, ``per_round`` run back to back."""
+
+    run_rounds: int = 3
+    run_per_round: int = 3
+    detached_rounds: int = 3
+    rss_samples: int = 3
+    wrk_rounds: int = 2
+    wrk_seconds: int = 8
+    logs_rounds: int = 3
+    logs_per_round: int = 2
+    pull_samples: int = 3
+    start_rounds: int = 3
+
+    @classmethod
+    def quick(cls) -> "Sizes":
+        return cls(run_rounds=1, run_per_round=2, detached_rounds=1, rss_samples=1,
+                   wrk_rounds=1, wrk_seconds=3, logs_rounds=1, logs_per_round=1,
+                   pull_samples=1, start_rounds=1)
+
+
+def progress(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def docker(engine: Engine, *args: str, timeout: float = 600) -> str:
+    result = subprocess.run([DOCKER, *args], env=engine.env(), capture_output=True, text=True,
+                            timeout=timeout)
+    if result.returncode != 0:
+        raise BenchFailed(f"{engine.name}: docker {' '.join(args)} exited "
+                          f"{result.returncode}: {result.stderr.strip()}")
+    return result.stdout
+
+
+def hyperfine(engine: Engine, command: str, runs: int, *, warmup: int = 0,
+              prepare: str | None = None) -> list[float]:
+    """Wall-clock seconds of each run of a shell command, the engine's CLI set up."""
+    with tempfile.TemporaryDirectory(prefix="bench-hyperfine-") as tmp:
+        export = Path(tmp) / "times.json"
+        argv = ["hyperfine", "--style", "none", "--runs", str(runs), "--warmup", str(warmup),
+                "--export-json", str(export)]
+        if prepare is not None:
+            argv += ["--prepare", prepare]
+        result = subprocess.run([*argv, command], env={**engine.env(), "PATH": _path()},
+                                capture_output=True, text=True, timeout=1800)
+        if result.returncode != 0:
+            raise BenchFailed(f"{engine.name}: hyperfine {command!r} failed: "
+                              f"{result.stderr.strip()}")
+        return json.loads(export.read_text())["results"][0]["times"]
+
+
+def _path() -> str:
+    # The measured commands name `docker`: the CLI under test comes first.
+    return f"{Path(DOCKER).parent}:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def wrk(url: str, seconds: int) -> float:
+    """Requests per second over the whole run; non-2xx answers are a failure."""
+    result = subprocess.run(["wrk", "-t", "1", "-c", str(WRK_CONNECTIONS), "-d", f"{seconds}s",
+                             url], capture_output=True, text=True, timeout=seconds + 60)
+    if result.returncode != 0:
+        raise BenchFailed(f"wrk {url} failed: {result.stderr.strip()}")
+    if "Non-2xx" in result.stdout or "Socket errors" in result.stdout:
+        raise BenchFailed(f"wrk {url} saw errors:\n{result.stdout}")
+    match = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
+    if match is None:
+        raise BenchFailed(f"wrk printed no rate:\n{result.stdout}")
+    return float(match.group(1))
+
+
+class Bench:
+    """Runs the rows on the engines; samples land in ``results``."""
+
+    def __init__(self, engines: list[Engine], sizes: Sizes) -> None:
+        self.engines = engines
+        self.sizes = sizes
+        self.results = Results()
+
+    def alternate(self, row: str, rounds: int,
+                  measure: Callable[[Engine, int], list[float]]) -> None:
+        for index in range(rounds):
+            order = self.engines if index % 2 == 0 else self.engines[::-1]
+            for engine in order:
+                values = measure(engine, index)
+                self.results.add(row, engine.name, values)
+                progress(f"{row} round {index + 1}/{rounds} {engine.name}: "
+                         + ", ".join(f"{v:.3f}" for v in values))
+
+    def pull_small_image(self) -> None:
+        for engine in self.engines:
+            docker(engine, "pull", "-q", SMALL_IMAGE)
+
+    def run_once(self, row: str, network: str | None) -> None:
+        option = f"--network {network} " if network else ""
+        command = f"docker run --rm {option}{SMALL_IMAGE} true"
+        self.alternate(row, self.sizes.run_rounds,
+                       lambda engine, index: hyperfine(engine, command,
+                                                       self.sizes.run_per_round,
+                                                       warmup=1 if index == 0 else 0))
+
+    def run_detached(self) -> None:
+        """Leaves DETACHED containers running on each engine, for the rows after it."""
+        names = " ".join(f"bench-{n}" for n in range(1, DETACHED + 1))
+        prepare = f"docker rm -f {names} >/dev/null 2>&1 || true"
+        command = (f"seq {DETACHED} | xargs -P {DETACHED_PARALLEL} -I N "
+                   f"docker run -d --name bench-N {SMALL_IMAGE} sleep 1000000")
+        self.alternate("run-20", self.sizes.detached_rounds,
+                       lambda engine, _: hyperfine(engine, command, 1, prepare=prepare))
+        for engine in self.engines:
+            self.check_running(engine, DETACHED)
+
+    def check_running(self, engine: Engine, expected: int) -> None:
+        running = docker(engine, "ps", "-q").split()
+        if len(running) != expected:
+            raise BenchFailed(f"{engine.name}: {len(running)} containers running, "
+                              f"expected {expected}")
+
+    def memory(self) -> None:
+        def sample(engine: Engine, _: int) -> list[float]:
+            time.sleep(1)
+            return [rss_bytes(engine.memory_pids()) / 2**20]
+        self.alternate("rss", self.sizes.rss_samples, sample)
+
+    def list_rate(self) -> None:
+        path = "/v1.41/containers/json?all=1"
+        for engine in self.engines:  # every answer is checked once before the load
+            response = requests.get(engine.tcp_url + path, timeout=30)
+            response.raise_for_status()
+            listed = response.json()
+            if len(listed) < DETACHED:
+                raise BenchFailed(f"{engine.name} lists {len(listed)} containers")
+        self.alternate("list", self.sizes.wrk_rounds,
+                       lambda engine, _: [wrk(engine.tcp_url + path, self.sizes.wrk_seconds)])
+
+    def restart(self) -> None:
+        def measure(engine: Engine, _: int) -> list[float]:
+            engine.stop()
+            seconds = engine.start()
+            self.check_running(engine, DETACHED)
+            return [seconds]
+        self.alternate("start", self.sizes.start_rounds, measure)
+
+    def remove_detached(self) -> None:
+        for engine in self.engines:
+            docker(engine, "rm", "-f", *(f"bench-{n}" for n in range(1, DETACHED + 1)))
+
+    def logs(self) -> None:
+        for engine in self.engines:
+            docker(engine, "run", "-d", "--name", LOGS_CONTAINER, SMALL_IMAGE,
+                   "seq", "1", str(LOG_LINES))
+            docker(engine, "wait", LOGS_CONTAINER)
+            lines = docker(engine, "logs", LOGS_CONTAINER).count("\n")
+            if lines != LOG_LINES:
+                raise BenchFailed(f"{engine.name}: docker logs gave {lines} lines, "
+                                  f"expected {LOG_LINES}")
+        command = f"docker logs {LOGS_CONTAINER}"
+        self.alternate("logs", self.sizes.logs_rounds,
+                       lambda engine, _: hyperfine(engine, command, self.sizes.logs_per_round))
+        for engine in self.engines:
+            docker(engine, "rm", LOGS_CONTAINER)
+
+    def pull(self) -> None:
+        """Each sample pulls an image of its own: layers neither engine has yet."""
+        self.alternate("pull", self.sizes.pull_samples,
+                       lambda engine, index: hyperfine(
+                           engine, f"docker pull -q {pull_image_name(index)}", 1))
