@@ -20,6 +20,8 @@ import structlog
 from pyroute2 import AsyncIPRoute, netns
 from pyroute2.netlink.exceptions import NetlinkError
 
+from servin.mounts import is_mountpoint
+
 from servin.net.ipam import Address, Network
 
 log = structlog.get_logger("servin.net")
@@ -174,8 +176,6 @@ def remove_sandbox_dir(directory: Path) -> None:
     pyroute2 (as iproute2) makes to share it."""
     if not directory.is_dir() or any(directory.iterdir()):
         return
-    with open("/proc/self/mountinfo") as mounts:
-        mounted = any(line.split()[4] == str(directory) for line in mounts)
-    if mounted:
+    if is_mountpoint(directory):
         ctypes.CDLL(None, use_errno=True).umount2(str(directory).encode(), MNT_DETACH)
     directory.rmdir()
