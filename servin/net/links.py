@@ -21,7 +21,6 @@ from pyroute2 import AsyncIPRoute, netns
 from pyroute2.netlink.exceptions import NetlinkError
 
 from servin.mounts import is_mountpoint
-
 from servin.net.ipam import Address, Network
 
 log = structlog.get_logger("servin.net")
