@@ -10,6 +10,7 @@ from servin.events import EventBus
 from servin.images.manager import ImageManager
 from servin.networks.manager import NetworkManager
 from servin.oci.runtime import Runtime
+from servin.volumes.manager import VolumeManager
 
 log = structlog.get_logger("servin.engine")
 
@@ -22,14 +23,16 @@ class Engine:
         self.images = ImageManager(config.data_root, mirrors=config.registry_mirrors,
                                    insecure=config.insecure_registries, events=self.events)
         self.networks = NetworkManager(config, self.events)
+        self.volumes = VolumeManager(config.data_root, self.events)
         self.containers = ContainerManager(config, self.images, self.runtime, self.networks,
-                                           self.events)
+                                           self.events, self.volumes)
 
     async def start(self) -> None:
         for path in (self.config.data_root, self.config.exec_root):
             path.mkdir(parents=True, exist_ok=True, mode=0o711)
         await self.images.load()
         await self.networks.load()
+        await self.volumes.load()
         await self.containers.restore()
         log.info("engine_started", data_root=str(self.config.data_root))
 

@@ -40,6 +40,7 @@ from servin.containers.restartpolicy import (RestartTracker, normalize_policy,
                                              restarts_at_daemon_start)
 from servin.containers.sizes import ContainerSizes, container_sizes
 from servin.containers.specparams import CGROUP_PARENT, resources, spec_params
+from servin.containers.volumemounts import ContainerMounts
 from servin.errors import (Conflict, InvalidArgument, NotFound, NotModified, NotSupported,
                            ServinError)
 from servin.events import EventBus
@@ -53,6 +54,7 @@ from servin.oci.runtime import AttachSocket, ExitStatus, Runtime
 from servin.oci.spec import build_spec
 from servin.oci.users import resolve_user
 from servin.store import atomic_write_json
+from servin.volumes.manager import VolumeManager
 
 log = structlog.get_logger("servin.containers")
 
@@ -92,7 +94,7 @@ class _Waiters:
 
 class ContainerManager:
     def __init__(self, config: DaemonConfig, images: ImageManager, runtime: Runtime,
-                 networks: NetworkManager, events: EventBus) -> None:
+                 networks: NetworkManager, events: EventBus, volumes: VolumeManager) -> None:
         self._config = config
         self._images = images
         self._runtime = runtime
@@ -113,6 +115,7 @@ class ContainerManager:
         self._log_rotator = LogRotator(runtime)
         self._networks = networks
         self._net = ContainerNetworking(networks, self.get)
+        self._mounts = ContainerMounts(volumes, events, self.get)
 
     # ----------------------------------------------------------------- lookup
 
@@ -180,6 +183,7 @@ class ContainerManager:
                               path=path, args=args, endpoints=endpoints)
         directory = self._dir(container_id)
         try:
+            container.mounts = await self._mounts.resolve(container)
             directory.mkdir(parents=True, mode=0o710)
             await self._images.layers.create_rw_layer(container_id, image.chain_id)
             await asyncio.to_thread(write_etc_files, directory, hostname=config["Hostname"],
@@ -190,6 +194,7 @@ class ContainerManager:
             await asyncio.to_thread(save_record, directory, container)
         except BaseException:
             self._names.pop(name, None)
+            await self._mounts.release(container_id, container.mounts, remove_volumes=True)
             await self._discard_files(container_id)
             raise
         self._containers[container_id] = container
@@ -251,7 +256,7 @@ class ContainerManager:
         # As dockerd, a container that was to be removed at exit is removed when it
         # cannot start, so a client's wait(removed) returns.
         if container.host_config.get("AutoRemove"):
-            await self.remove(container.id, force=True)
+            await self.remove(container.id, force=True, volumes=True)
         raise error
 
     async def _start_locked(self, container: Container) -> None:
@@ -266,8 +271,10 @@ class ContainerManager:
                                                         self.files)
             user = await asyncio.to_thread(resolve_user, rootfs, container.config.get("User") or "",
                                            container.host_config.get("GroupAdd"))
+            volume_mounts = await self._mounts.setup(container, rootfs)
             spec = build_spec(spec_params(container, rootfs, user, self.files(container.id),
-                                          peers=self, network=network, etc_files=etc_files))
+                                          peers=self, network=network, etc_files=etc_files,
+                                          volume_mounts=volume_mounts))
             await asyncio.to_thread(atomic_write_json, bundle / "config.json", spec)
             # conmon runs `runc create`; the process waits in runc's "created" state
             # until `runc start`, so attaches made before start miss no output.
@@ -324,6 +331,7 @@ class ContainerManager:
         container.state.exit_code = _exit_code_for(exc.message)
         await self._release_rootfs(container)
         await self._unmount_shm(container)
+        await self._mounts.teardown(container)
         await self._net.detach(container)
         shutil.rmtree(self._bundles / container.id, ignore_errors=True)
         await self._persist(container)
@@ -356,7 +364,7 @@ class ContainerManager:
                 return
         if container.host_config.get("AutoRemove"):
             try:
-                await self.remove(container.id, force=True)
+                await self.remove(container.id, force=True, volumes=True)
             except NotFound:
                 pass  # removed meanwhile by a client's DELETE
 
@@ -421,6 +429,7 @@ class ContainerManager:
                                           container.state.started_ns)
         await self._release_rootfs(container)
         await self._unmount_shm(container)
+        await self._mounts.teardown(container)
         await self._net.detach(container)
         await self._persist(container)
         if status.oom_killed:
@@ -454,7 +463,7 @@ class ContainerManager:
 
     # ------------------------------------------------------------------ remove
 
-    async def remove(self, ref: str, *, force: bool = False) -> None:
+    async def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> None:
         container = self.get(ref)
         if container.state.status in ("running", "paused", "restarting"):
             if not force:
@@ -472,6 +481,7 @@ class ContainerManager:
             # Dropping the record first makes a crash mid-way leave only an orphan.
             (self._dir(container.id) / RECORD_FILE).unlink(missing_ok=True)
             await self._runtime.delete(container.id, force=True)
+            await self._mounts.release(container.id, container.mounts, remove_volumes=volumes)
             await self._discard_files(container.id)
             del self._containers[container.id]
             self._names.pop(container.name, None)
@@ -819,6 +829,7 @@ class ContainerManager:
             self._names[container.name] = container.id
             self._waiters[container.id] = _Waiters()
             await self._reconcile(container)
+        await self._mounts.restore(self._containers.values())
         # Before any restart: sandboxes of containers that did not survive are collected.
         await self._networks.restore(c.id for c in self._containers.values()
                                      if c.state.status in ("running", "paused"))

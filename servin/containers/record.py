@@ -8,6 +8,7 @@ from typing import Any
 import attrs
 import cattrs
 
+from servin.containers.mounts import MountPoint
 from servin.store import atomic_write_json, read_json
 
 RECORD_FILE = "config.v2.json"
@@ -47,6 +48,8 @@ class Container:
     manually_stopped: bool = False
     # EndpointsConfig by network name, with each network's id (NetworkID).
     endpoints: dict[str, dict[str, Any]] = attrs.Factory(dict)
+    # Binds, Mounts, VolumesFrom and anonymous volumes, resolved at create.
+    mounts: list[MountPoint] = attrs.Factory(list)
 
     @property
     def short_id(self) -> str:

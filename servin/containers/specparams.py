@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, Sequence
 
 from servin.containers.createconfig import (DEFAULT_PATH, nano_cpus_quota, parse_device_rule,
                                             parse_security_opts, shared_container,
@@ -40,7 +40,8 @@ class ContainerLookup(Protocol):
 def spec_params(container: Container, rootfs: Path, user: ResolvedUser, files: ContainerFiles,
                 peers: ContainerLookup | None = None, *,
                 network: NamespaceMode | None = None,
-                etc_files: dict[str, Path] | None = None) -> SpecParams:
+                etc_files: dict[str, Path] | None = None,
+                volume_mounts: Sequence[MountSpec] = ()) -> SpecParams:
     """``network`` and ``etc_files`` are what the container's networks give it (a
     sandbox to join, another container's files); by default its own namespace."""
     config, hc = container.config, container.host_config
@@ -55,7 +56,7 @@ def spec_params(container: Container, rootfs: Path, user: ResolvedUser, files: C
     security = parse_security_opts(hc.get("SecurityOpt"))
     ipc, ipc_mounts, shm = _ipc(hc.get("IpcMode") or "private", files, peers)
     args = [container.path, *container.args]
-    mounts = [*ipc_mounts, *_tmpfs_mounts(hc.get("Tmpfs") or {})]
+    mounts = [*ipc_mounts, *_tmpfs_mounts(hc.get("Tmpfs") or {}), *volume_mounts]
     if hc.get("Init"):
         args = [INIT_PATH_IN_CONTAINER, "--", *args]
         mounts.append(MountSpec.bind(INIT_BINARY, INIT_PATH_IN_CONTAINER, readonly=True))

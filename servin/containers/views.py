@@ -75,7 +75,7 @@ def summary(container: Container, image_name: str,
         "Status": status_text(container),
         "HostConfig": {"NetworkMode": container.host_config["NetworkMode"]},
         "NetworkSettings": {"Networks": network_settings["Networks"]},
-        "Mounts": [],
+        "Mounts": [m.wire() for m in container.mounts],
     }
 
 
@@ -115,7 +115,7 @@ def inspect(container: Container, *, files: ContainerFiles, graph_driver: dict[s
         "ExecIDs": None,
         "HostConfig": container.host_config,
         "GraphDriver": {"Name": "overlay2", "Data": graph_driver},
-        "Mounts": [],
+        "Mounts": [m.wire() for m in container.mounts],
         "Config": container.config,
         "NetworkSettings": network_settings,
     }

@@ -127,5 +127,6 @@ async def remove(request: web.Request) -> web.Response:
     if query_bool(request, "link"):
         manager.remove_link(request.match_info["id"])
     else:
-        await manager.remove(request.match_info["id"], force=query_bool(request, "force"))
+        await manager.remove(request.match_info["id"], force=query_bool(request, "force"),
+                             volumes=query_bool(request, "v"))
     return web.Response(status=204)

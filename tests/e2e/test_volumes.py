@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import docker
@@ -184,3 +185,35 @@ def test_docker_cli_volume_commands(docker_cli):
     anonymous = docker_cli("volume", "create").stdout.strip()
     pruned = docker_cli("volume", "prune", "-f").stdout
     assert anonymous in pruned and "Total reclaimed space" in pruned
+
+
+def test_kill_9_leaves_no_half_made_volume_nor_mount(make_servind, test_images):
+    daemon = make_servind()
+    client = daemon.client()
+    client.images.pull("alpine", tag="latest")
+    tmpfs = {"type": "tmpfs", "device": "tmpfs", "o": "size=1m"}
+    for name in ("vol-running", "vol-exiting"):
+        client.volumes.create(name, driver_opts=tmpfs)
+    running = client.containers.run("alpine", ["sleep", "300"], detach=True,
+                                    volumes=["vol-running:/data"])
+    exiting = client.containers.run("alpine", ["sleep", "2"], detach=True,
+                                    volumes=["vol-exiting:/data"])
+    volumes_dir = daemon.data_root / "volumes"
+    assert os.path.ismount(volumes_dir / "vol-exiting" / "_data")
+    daemon.kill9()
+    # A create cut short: the directory is there, the record never was.
+    (volumes_dir / "half-made" / "_data").mkdir(parents=True)
+    time.sleep(3)  # the second container exits while no daemon runs
+    daemon.start()
+    client = daemon.client()
+    assert {v.name for v in client.volumes.list()} == {"vol-running", "vol-exiting"}
+    assert not (volumes_dir / "half-made").exists()
+    assert os.path.ismount(volumes_dir / "vol-running" / "_data")  # still in use
+    assert not os.path.ismount(volumes_dir / "vol-exiting" / "_data")
+    with pytest.raises(docker.errors.APIError, match="volume is in use"):
+        client.api.remove_volume("vol-running")
+    client.api.remove_container(running.id, v=True, force=True)
+    client.api.remove_container(exiting.id, v=True, force=True)
+    assert not os.path.ismount(volumes_dir / "vol-running" / "_data")
+    for name in ("vol-running", "vol-exiting"):
+        client.api.remove_volume(name)
