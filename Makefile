@@ -6,8 +6,9 @@ DEBS := runc conmon busybox-static docker-registry iproute2 iptables catatonit p
 TEST_DEBS := gcc libc6-dev
 SERVIND_ARGS ?=
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: install deps venv run test unit clean
+.PHONY: install deps venv run test unit bench clean
 
 install: deps venv
 
@@ -37,6 +38,12 @@ test: install
 
 unit: install
 	$(VENV)/bin/pytest $(PYTEST_ARGS) tests/unit
+
+# servind side by side with dockerd (bench/RESULTS.md); installs dockerd, hyperfine and wrk
+# when missing. Takes about five minutes.
+bench: install
+	bench/deps.sh $(VENV)
+	$(VENV)/bin/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

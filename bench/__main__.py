@@ -19,34 +19,17 @@ import time
 from pathlib import Path
 
 from bench import hostnet
-from bench.engines import (DOCKERD, DockerdEngine, Engine, EngineFailed, ServindEngine,
-                           other_dockerd_running, process_table)
+from bench.engines import (DOCKERD, DOCKERD_BIP, SERVIND_BIP, DockerdEngine, Engine,
+                           EngineFailed, ServindEngine, other_dockerd_running, process_table)
 from bench.images import push_bench_images
-from bench.measure import DOCKER, Bench, BenchFailed, Sizes, docker, progress
+from bench.measure import DOCKER, Bench, BenchFailed, Sizes, docker, progress, shut_down
 from bench.report import table
 from tests.support.registry import free_port, start_registry, stop_registry
-
-# Both off the subnets servind's tests use (172.31.x) and next to each other, so a
-# user network allocated meanwhile from the default pools skips them together.
-DOCKERD_BIP = "172.29.0.1/24"
-SERVIND_BIP = "172.29.1.1/24"
-
 
 def dockerd_unavailable() -> str | None:
     if shutil.which(DOCKERD) is None:
         return "dockerd is not installed (Debian's docker.io; `make bench` installs it)"
     return None
-
-
-def shut_down(engine: Engine) -> None:
-    """Remove the engine's containers while it runs, then stop it and clean up after it."""
-    if engine.running:
-        with contextlib.suppress(BenchFailed):
-            ids = docker(engine, "ps", "-aq").split()
-            if ids:
-                docker(engine, "rm", "-f", *ids)
-    for leak in engine.teardown():
-        progress(f"warning: {engine.name} left {leak}")
 
 
 def stray_processes(workdir: Path) -> list[str]:

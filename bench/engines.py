@@ -23,6 +23,10 @@ from tests.support.registry import Registry
 from tests.support.servind import Servind, _mount_points
 
 DOCKERD = "dockerd"
+# Both off the subnets servind's tests use (172.31.x) and next to each other, so a
+# user network allocated meanwhile from the default pools skips them together.
+DOCKERD_BIP = "172.29.0.1/24"
+SERVIND_BIP = "172.29.1.1/24"
 START_TIMEOUT = 120.0
 STOP_TIMEOUT = 60.0
 

@@ -7,6 +7,7 @@ hyperfine (its JSON export), throughput from wrk, memory from /proc.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import subprocess
@@ -41,14 +42,14 @@ class Sizes:
 
     run_rounds: int = 3
     run_per_round: int = 3
-    detached_rounds: int = 3
+    detached_rounds: int = 4
     rss_samples: int = 3
-    wrk_rounds: int = 2
-    wrk_seconds: int = 8
-    logs_rounds: int = 3
+    wrk_rounds: int = 4
+    wrk_seconds: int = 6
+    logs_rounds: int = 4
     logs_per_round: int = 2
-    pull_samples: int = 3
-    start_rounds: int = 3
+    pull_samples: int = 4
+    start_rounds: int = 4
 
     @classmethod
     def quick(cls) -> "Sizes":
@@ -79,17 +80,28 @@ def hyperfine(engine: Engine, command: str, runs: int, *, warmup: int = 0,
                 "--export-json", str(export)]
         if prepare is not None:
             argv += ["--prepare", prepare]
-        result = subprocess.run([*argv, command], env={**engine.env(), "PATH": _path()},
-                                capture_output=True, text=True, timeout=1800)
+        result = subprocess.run([*argv, command], env=cli_env(engine), capture_output=True,
+                                text=True, timeout=1800)
         if result.returncode != 0:
             raise BenchFailed(f"{engine.name}: hyperfine {command!r} failed: "
                               f"{result.stderr.strip()}")
         return json.loads(export.read_text())["results"][0]["times"]
 
 
-def _path() -> str:
-    # The measured commands name `docker`: the CLI under test comes first.
-    return f"{Path(DOCKER).parent}:/usr/sbin:/usr/bin:/sbin:/bin"
+def cli_env(engine: Engine) -> dict[str, str]:
+    """For shell commands naming `docker`: the CLI under test comes first on PATH."""
+    return {**engine.env(), "PATH": f"{Path(DOCKER).parent}:/usr/sbin:/usr/bin:/sbin:/bin"}
+
+
+def shut_down(engine: Engine) -> None:
+    """Remove the engine's containers while it runs, then stop it and clean up after it."""
+    if engine.running:
+        with contextlib.suppress(BenchFailed):
+            ids = docker(engine, "ps", "-aq").split()
+            if ids:
+                docker(engine, "rm", "-f", *ids)
+    for leak in engine.teardown():
+        progress(f"warning: {engine.name} left {leak}")
 
 
 def wrk(url: str, seconds: int) -> float:
