@@ -31,6 +31,7 @@ from servin.containers.createconfig import (check_resources, command_of, merge_i
                                             parse_signal)
 from servin.containers.etcfiles import etc_file_options, write_etc_files
 from servin.containers.filters import filter_containers
+from servin.containers.health import HealthMonitor, health_status
 from servin.containers.logconfig import log_policy
 from servin.containers.logrotate import LogRotator
 from servin.containers.names import generate_name, validate_name
@@ -44,11 +45,14 @@ from servin.containers.volumemounts import ContainerMounts
 from servin.errors import (Conflict, InvalidArgument, NotFound, NotModified, NotSupported,
                            ServinError)
 from servin.events import EventBus
+from servin.exec.manager import ExecManager
 from servin.filters import Filters, check_keys, labels_match, timestamp_filter_ns
 from servin.images.manager import ImageManager
 from servin.mounts import is_mountpoint, mount, unmount
 from servin.networks.manager import NetworkManager
 from servin.oci.cgroups import host_cgroup_facts, remove_cgroup
+from servin.oci.exec import ExecRuntime
+from servin.stats.collector import StatsCollector
 from servin.oci.logfile import LogEntry, read_log
 from servin.oci.runtime import AttachSocket, ExitStatus, Runtime
 from servin.oci.spec import build_spec
@@ -115,6 +119,9 @@ class ContainerManager:
         self._log_rotator = LogRotator(runtime)
         self._networks = networks
         self._net = ContainerNetworking(networks, self.get)
+        self.execs = ExecManager(ExecRuntime(runtime), self, self._root)
+        self._health = HealthMonitor(self.execs, self._persist, self.publish)
+        self.stats = StatsCollector(runtime)
         self._mounts = ContainerMounts(volumes, events, self.get)
 
     # ----------------------------------------------------------------- lookup
@@ -298,6 +305,7 @@ class ContainerManager:
         container.state.error = ""
         container.state.oom_killed = False
         container.state.started_ns = started_ns
+        self._health.start(container)
         await self._persist(container)
         self._stopped[container.id] = asyncio.Event()
         self._monitors[container.id] = asyncio.create_task(self._monitor(container))
@@ -424,6 +432,7 @@ class ContainerManager:
         container.state.pid = 0
         container.state.exit_code = status.exit_code
         container.state.oom_killed = status.oom_killed
+        await self._health.stop(container)
         # The exit file's mtime comes from the kernel's coarse clock: never before the start.
         container.state.finished_ns = max(int(status.finished_at.timestamp() * 1e9),
                                           container.state.started_ns)
@@ -481,6 +490,7 @@ class ContainerManager:
             # Dropping the record first makes a crash mid-way leave only an orphan.
             (self._dir(container.id) / RECORD_FILE).unlink(missing_ok=True)
             await self._runtime.delete(container.id, force=True)
+            await self.execs.forget(container.id)
             await self._mounts.release(container.id, container.mounts, remove_volumes=volumes)
             await self._discard_files(container.id)
             del self._containers[container.id]
@@ -744,7 +754,7 @@ class ContainerManager:
         filters = filters or {}
         containers = filter_containers(list(self._containers.values()), filters,
                                        resolve=self.get, image_ids=self._image_id,
-                                       health=_health_status)
+                                       health=health_status)
         if not (all or (limit and limit > 0) or "status" in filters):
             containers = [c for c in containers if c.state.status in ("running", "paused",
                                                                        "restarting")]
@@ -802,7 +812,8 @@ class ContainerManager:
         container = self.get(ref)
         out = views.inspect(container, files=self.files(container.id),
                             graph_driver=self._images.layers.graph_driver_data(container.id),
-                            network_settings=self._net.settings(container))
+                            network_settings=self._net.settings(container),
+                            exec_ids=self.execs.exec_ids(container.id))
         if size:
             out.update(await self._size_fields(container))
         return out
@@ -829,6 +840,7 @@ class ContainerManager:
             self._names[container.name] = container.id
             self._waiters[container.id] = _Waiters()
             await self._reconcile(container)
+            await self.execs.restore(container)
         await self._mounts.restore(self._containers.values())
         # Before any restart: sandboxes of containers that did not survive are collected.
         await self._networks.restore(c.id for c in self._containers.values()
@@ -853,6 +865,7 @@ class ContainerManager:
             container.state.pid = state.get("pid", container.state.pid)
             if not container.state.started_ns:
                 container.state.started_ns = time.time_ns()
+            self._health.start(container)
             await self._persist(container)
             self._stopped[container.id] = asyncio.Event()
             self._monitors[container.id] = asyncio.create_task(self._monitor(container))
@@ -892,10 +905,8 @@ class ContainerManager:
         await asyncio.gather(*self._monitors.values(), return_exceptions=True)
         self._monitors.clear()
         await self._log_rotator.close()
+        await self._health.close()
+        await self.execs.shutdown()
+        await self.stats.close()
         # runc leaves the parent cgroup behind; it goes once no container uses it.
         await asyncio.to_thread(remove_cgroup, "/" + CGROUP_PARENT)
-
-
-def _health_status(container: Container) -> str:
-    """The health filter's view: no healthchecks run yet, so every container is "none"."""
-    return "none"

@@ -15,6 +15,23 @@ RECORD_FILE = "config.v2.json"
 
 
 @attrs.define
+class HealthResult:
+    """One healthcheck probe: times in nanoseconds since the epoch."""
+
+    start_ns: int
+    end_ns: int
+    exit_code: int
+    output: str
+
+
+@attrs.define
+class Health:
+    status: str = "starting"  # starting, healthy, unhealthy
+    failing_streak: int = 0
+    log: list[HealthResult] = attrs.Factory(list)  # the last five results
+
+
+@attrs.define
 class ContainerState:
     status: str = "created"  # created, running, paused, restarting, removing, exited, dead
     pid: int = 0
@@ -25,6 +42,8 @@ class ContainerState:
     # Nanoseconds since the epoch; 0 for never.
     started_ns: int = 0
     finished_ns: int = 0
+    # Only for containers with a healthcheck (State.Health).
+    health: Health | None = None
 
     @property
     def running(self) -> bool:

@@ -9,7 +9,7 @@ import attrs
 
 from servin.containers.humanize import human_duration, seconds_since
 from servin.containers.logconfig import log_path_shown
-from servin.containers.record import Container
+from servin.containers.record import Container, Health
 from servin.timefmt import rfc3339_nano
 
 
@@ -34,7 +34,12 @@ def status_text(container: Container) -> str:
     state = container.state
     if state.status in ("running", "paused"):
         text = f"Up {human_duration(seconds_since(state.started_ns))}"
-        return text + " (Paused)" if state.status == "paused" else text
+        if state.status == "paused":
+            return text + " (Paused)"
+        if state.health is not None:
+            status = state.health.status
+            return text + (" (health: starting)" if status == "starting" else f" ({status})")
+        return text
     if state.status == "restarting":
         return f"Restarting ({state.exit_code}) {human_duration(seconds_since(state.finished_ns))} ago"
     if state.status == "removing":
@@ -79,8 +84,14 @@ def summary(container: Container, image_name: str,
     }
 
 
+def health(state: Health) -> dict[str, Any]:
+    return {"Status": state.status, "FailingStreak": state.failing_streak,
+            "Log": [{"Start": rfc3339_nano(r.start_ns), "End": rfc3339_nano(r.end_ns),
+                     "ExitCode": r.exit_code, "Output": r.output} for r in state.log]}
+
+
 def inspect(container: Container, *, files: ContainerFiles, graph_driver: dict[str, str],
-            network_settings: dict[str, Any]) -> dict[str, Any]:
+            network_settings: dict[str, Any], exec_ids: list[str]) -> dict[str, Any]:
     state = container.state
     return {
         "Id": container.id,
@@ -99,6 +110,7 @@ def inspect(container: Container, *, files: ContainerFiles, graph_driver: dict[s
             "Error": state.error,
             "StartedAt": rfc3339_nano(state.started_ns),
             "FinishedAt": rfc3339_nano(state.finished_ns),
+            **({"Health": health(state.health)} if state.health is not None else {}),
         },
         "Image": container.image_id,
         "ResolvConfPath": files.resolv_conf,
@@ -112,7 +124,7 @@ def inspect(container: Container, *, files: ContainerFiles, graph_driver: dict[s
         "MountLabel": "",
         "ProcessLabel": "",
         "AppArmorProfile": "",
-        "ExecIDs": None,
+        "ExecIDs": exec_ids or None,
         "HostConfig": container.host_config,
         "GraphDriver": {"Name": "overlay2", "Data": graph_driver},
         "Mounts": [m.wire() for m in container.mounts],

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from servin.http import (container_files, container_streams, containers, df, headers,
-                         images, networks, system, volumes)
+from servin.http import (container_files, container_streams, containers, df, exec, headers,
+                         images, networks, stats, system, volumes)
 from servin.http.context import ENGINE_KEY
 from servin.http.middlewares import api_version_middleware, error_middleware
 
@@ -24,6 +24,7 @@ def make_app(engine: "Engine") -> web.Application:
     app[ENGINE_KEY] = engine
     headers.install(app)
     for group in (system.routes, images.routes, containers.routes, container_streams.routes,
-                  container_files.routes, networks.routes, volumes.routes, df.routes):
+                  container_files.routes, networks.routes, volumes.routes, df.routes,
+                  exec.routes, stats.routes):
         group.install(app)
     return app

@@ -1,8 +1,12 @@
-"""A container's output and input streams: logs, attach (hijacked) and attach over WebSocket."""
+"""A container's output and input streams: logs, attach (hijacked) and attach over WebSocket.
+
+The attach pumping serves exec sessions too (servin/http/exec.py).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import enum
 from typing import AsyncIterator, Awaitable, Callable
 
 from aiohttp import WSMsgType, web
@@ -118,21 +122,31 @@ class _AttachRequest:
         socket = await self.manager.open_attach(self.container)
         if socket is None:
             return
-        stdin_task = (asyncio.create_task(self._copy_stdin(stdin, socket))
-                      if self.stdin else None)
-        try:
-            while (chunk := await socket.read()) is not None:
-                await writer.write(*chunk)
-        except (ConnectionResetError, BrokenPipeError):
-            pass  # the client went away; the container goes on
-        finally:
-            if stdin_task is not None:
-                stdin_task.cancel()
-                await asyncio.gather(stdin_task, return_exceptions=True)
-            socket.close()
+        # The client closing its stdin closes the container's only with StdinOnce.
+        await pump_attach(socket, writer, stdin if self.stdin else None,
+                          detach_keys=self.detach_keys,
+                          close_stdin=bool(self.container.config.get("StdinOnce")))
 
-    async def _copy_stdin(self, stdin: AsyncIterator[bytes], socket: AttachSocket) -> None:
-        scanner = EscapeScanner(self.detach_keys)
+
+class AttachEnd(enum.Enum):
+    OUTPUT_ENDED = "output ended"  # the process closed its output (it has exited)
+    DETACHED = "detached"          # the client typed the detach keys
+    CLIENT_GONE = "client gone"
+
+
+async def pump_attach(socket: AttachSocket, writer: OutputWriter,
+                      stdin: AsyncIterator[bytes] | None, *, detach_keys: bytes,
+                      close_stdin: bool) -> AttachEnd:
+    """A process's output (from conmon's attach socket) to the client and, with ``stdin``,
+    the client's input to the process, until one of them ends; closes ``socket``.
+
+    ``close_stdin``: the end of the client's input closes the process's stdin.
+    """
+    detached = False
+
+    async def copy_stdin(stdin: AsyncIterator[bytes]) -> None:
+        nonlocal detached
+        scanner = EscapeScanner(detach_keys)
         async for data in stdin:
             data, detached = scanner.feed(data)
             if data:
@@ -141,12 +155,25 @@ class _AttachRequest:
                 # The client leaves; closing our end ends the output loop too.
                 socket.close()
                 return
-        # The client closed its stdin: with StdinOnce the container's stdin closes too.
-        if self.container.config.get("StdinOnce"):
+        if close_stdin:
             await socket.close_stdin()
 
+    stdin_task = asyncio.create_task(copy_stdin(stdin)) if stdin is not None else None
+    end = AttachEnd.OUTPUT_ENDED
+    try:
+        while (chunk := await socket.read()) is not None:
+            await writer.write(*chunk)
+    except (ConnectionResetError, BrokenPipeError):
+        end = AttachEnd.CLIENT_GONE  # the process goes on
+    finally:
+        if stdin_task is not None:
+            stdin_task.cancel()
+            await asyncio.gather(stdin_task, return_exceptions=True)
+        socket.close()
+    return AttachEnd.DETACHED if detached else end
 
-async def _reader_chunks(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
+
+async def reader_chunks(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
     while data := await reader.read(STDIN_CHUNK):
         yield data
 
@@ -159,7 +186,7 @@ async def attach(request: web.Request) -> web.StreamResponse:
     await response.start(request)
     writer = OutputWriter(response.write, framed=not tty, stdout=wanted.stdout,
                           stderr=wanted.stderr)
-    await wanted.serve(writer, _reader_chunks(response.stdin))
+    await wanted.serve(writer, reader_chunks(response.stdin))
     return response
 
 
