@@ -1,10 +1,9 @@
-"""Healthchecks through the docker CLI and the SDK: probes as execs, State.Health, events'
-statuses in inspect and ps, the health filter, and probes resumed after a daemon restart."""
+"""Healthchecks through the docker CLI and the SDK: probes as execs, State.Health in inspect
+and ps, the health filter, and probes resumed after a daemon restart."""
 
 from __future__ import annotations
 
 import time
-
 
 from tests.support.registry import build_image, push_image
 
