@@ -78,8 +78,11 @@ def merge_image_config(user: dict[str, Any], image: dict[str, Any]) -> dict[str,
         # An explicitly empty Entrypoint ([] or [""]) resets the image's.
         if merged.get("Entrypoint") is None:
             merged["Entrypoint"] = image.get("Entrypoint")
-    if image.get("Healthcheck") and not merged.get("Healthcheck"):
-        merged["Healthcheck"] = image["Healthcheck"]
+    if image.get("Healthcheck"):
+        # Field by field: what the request leaves unset (empty, 0) comes from the image.
+        mine = merged.get("Healthcheck") or {}
+        merged["Healthcheck"] = {**image["Healthcheck"],
+                                 **{key: value for key, value in mine.items() if value}}
     if not merged.get("WorkingDir"):
         merged["WorkingDir"] = image.get("WorkingDir") or ""
     if image.get("Volumes"):
@@ -112,6 +115,30 @@ def _list_of_strings(value: Any, field: str) -> list[str] | None:
     return value
 
 
+MIN_HEALTHCHECK_DURATION_NS = 1_000_000  # dockerd's MinimumDuration, 1ms
+
+
+def check_healthcheck(healthcheck: Any) -> None:
+    """dockerd's checks of Config.Healthcheck at create."""
+    if healthcheck is None:
+        return
+    if not isinstance(healthcheck, dict):
+        raise InvalidArgument("invalid Healthcheck: expected an object")
+    for field in ("Interval", "Timeout", "StartPeriod"):
+        value = healthcheck.get(field) or 0
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise InvalidArgument(f"invalid Healthcheck.{field}: expected nanoseconds")
+        if value and value < MIN_HEALTHCHECK_DURATION_NS:
+            raise InvalidArgument(f"{field} in Healthcheck cannot be less than 1ms")
+    retries = healthcheck.get("Retries") or 0
+    if not isinstance(retries, int) or retries < 0:
+        raise InvalidArgument("Retries in Healthcheck cannot be negative")
+    test = healthcheck.get("Test")
+    if test is not None and (not isinstance(test, list)
+                             or not all(isinstance(part, str) for part in test)):
+        raise InvalidArgument("invalid Healthcheck.Test: expected a list of strings")
+
+
 def normalize_config(body: dict[str, Any]) -> dict[str, Any]:
     """The request's Config part, typed and checked, with inspect's defaults."""
     config = {k: v for k, v in body.items() if k not in ("HostConfig", "NetworkingConfig")}
@@ -136,6 +163,7 @@ def normalize_config(body: dict[str, Any]) -> dict[str, Any]:
         raise InvalidArgument("invalid hostname: longer than 255 characters")
     if config.get("StopSignal"):
         parse_signal(config["StopSignal"])
+    check_healthcheck(config.get("Healthcheck"))
     return {**CONFIG_DEFAULTS, **config}
 
 

@@ -115,7 +115,7 @@ def conmon_argv(conmon: str, runc: Runc, files: ConmonFiles, opts: ConmonOptions
     return argv
 
 
-async def _read_sync_line(read_fd: int) -> bytes:
+async def read_sync_line(read_fd: int) -> bytes:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     transport, _ = await loop.connect_read_pipe(
@@ -144,7 +144,7 @@ async def spawn_conmon(conmon: str, runc: Runc, files: ConmonFiles, opts: Conmon
         raise
     finally:
         os.close(write_fd)
-    line = await _read_sync_line(read_fd)
+    line = await read_sync_line(read_fd)
     # The first conmon process exits as soon as its daemon child is forked.
     _, conmon_err = await proc.communicate()
     if not line:

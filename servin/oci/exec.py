@@ -34,7 +34,7 @@ import structlog
 from servin.errors import NotFound
 from servin.oci.attach import AttachSocket, connect_in_dir
 from servin.oci.capabilities import ALL_CAPABILITIES, bounding_set
-from servin.oci.conmon import CTL_RESIZE, SCRUBBED_ENV, SYNC_PIPE_ENV, _read_sync_line
+from servin.oci.conmon import CTL_RESIZE, SCRUBBED_ENV, SYNC_PIPE_ENV, read_sync_line
 from servin.oci.exits import ExitStatus, open_pidfd, read_exit_file, read_pid, wait_pidfd
 from servin.oci.runc import OCIRuntimeError, runc_error_text
 from servin.oci.runtime import LOST_EXIT_CODE, Runtime, write_control
@@ -197,11 +197,11 @@ class ExecRuntime:
             if attach:
                 os.write(start_write, b"0")  # conmon may daemonize
                 ours.remove(attach_read)  # the reader closes it
-                if await _read_sync_line(attach_read):
+                if await read_sync_line(attach_read):
                     socket = AttachSocket(await connect_in_dir(files.directory, "attach"))
                 os.write(start_write, b"0")  # attached: runc may run the process
             ours.remove(sync_read)
-            line = await _read_sync_line(sync_read)
+            line = await read_sync_line(sync_read)
             # The first conmon process exits once its daemon is forked (and the pidfile written).
             _, conmon_err = await proc.communicate()
             if not line:

@@ -204,3 +204,22 @@ def test_stop_signal_is_checked():
     with pytest.raises(InvalidArgument, match="Invalid signal: SIGNOPE"):
         normalize_config({"Image": "x", "StopSignal": "SIGNOPE"})
     assert normalize_config({"Image": "x", "StopSignal": "9"})["StopSignal"] == "9"
+
+
+def test_healthcheck_fields_left_unset_come_from_the_image():
+    image = {**IMAGE, "Healthcheck": {"Test": ["CMD", "true"], "Interval": 5_000_000_000,
+                                      "Retries": 2}}
+    merged = merge_image_config({"Healthcheck": {"Interval": 1_000_000_000}}, image)
+    assert merged["Healthcheck"] == {"Test": ["CMD", "true"], "Interval": 1_000_000_000,
+                                     "Retries": 2}
+    assert merge_image_config({}, image)["Healthcheck"] == image["Healthcheck"]
+
+
+@pytest.mark.parametrize("healthcheck, message", [
+    ({"Interval": 10}, "Interval in Healthcheck cannot be less than 1ms"),
+    ({"Timeout": 999_999}, "Timeout in Healthcheck cannot be less than 1ms"),
+    ({"StartPeriod": 5}, "StartPeriod in Healthcheck cannot be less than 1ms"),
+    ({"Retries": -1}, "Retries in Healthcheck cannot be negative")])
+def test_bad_healthchecks_are_400(healthcheck, message):
+    with pytest.raises(InvalidArgument, match=message):
+        normalize_config({"Image": "x", "Healthcheck": healthcheck})
