@@ -183,8 +183,8 @@ class Engine(abc.ABC):
                                f"{self.log_tail()}")
 
     @abc.abstractmethod
-    def memory_pids(self) -> list[int]:
-        """The daemon and the processes it keeps per container."""
+    def memory_pids(self) -> tuple[list[int], list[int]]:
+        """The daemon's processes, and the monitors it keeps per container."""
 
     @abc.abstractmethod
     def teardown(self) -> list[str]:
@@ -218,14 +218,14 @@ class ServindEngine(Engine):
     def adopt(self, process: subprocess.Popen) -> None:
         self.daemon.process = process
 
-    def memory_pids(self) -> list[int]:
+    def memory_pids(self) -> tuple[list[int], list[int]]:
         assert self.process is not None
         table = process_table()
         roots = (str(self.daemon.data_root), str(self.daemon.exec_root))
         conmons = [pid for pid, (_, argv) in table.items()
                    if argv and os.path.basename(argv[0]) == "conmon"
                    and any(root in arg for arg in argv for root in roots)]
-        return [self.process.pid, *descendants(table, self.process.pid), *conmons]
+        return [self.process.pid, *descendants(table, self.process.pid)], conmons
 
     def teardown(self) -> list[str]:
         return self.daemon.teardown()
@@ -287,10 +287,11 @@ class DockerdEngine(Engine):
                 if argv and "containerd-shim" in os.path.basename(argv[0])
                 and str(self.containerd_socket) in argv]
 
-    def memory_pids(self) -> list[int]:
+    def memory_pids(self) -> tuple[list[int], list[int]]:
+        """dockerd and its containerd; containerd's shims, one per container."""
         assert self.process is not None
         table = process_table()
-        return [self.process.pid, *descendants(table, self.process.pid), *self._shims(table)]
+        return [self.process.pid, *descendants(table, self.process.pid)], self._shims(table)
 
     def teardown(self) -> list[str]:
         leaks = []

@@ -168,7 +168,11 @@ class Bench:
     def memory(self) -> None:
         def sample(engine: Engine, _: int) -> list[float]:
             time.sleep(1)
-            return [rss_bytes(engine.memory_pids()) / 2**20]
+            daemon, monitors = engine.memory_pids()
+            daemon_mib, monitors_mib = rss_bytes(daemon) / 2**20, rss_bytes(monitors) / 2**20
+            progress(f"rss {engine.name}: daemon {daemon_mib:.1f} MiB in {len(daemon)} "
+                     f"processes, {len(monitors)} monitors {monitors_mib:.1f} MiB")
+            return [daemon_mib + monitors_mib]
         self.alternate("rss", self.sizes.rss_samples, sample)
 
     def list_rate(self) -> None:

@@ -26,6 +26,7 @@ from bench.measure import (DETACHED, DETACHED_PARALLEL, LOG_LINES, LOGS_CONTAINE
 from tests.support.registry import free_port, start_registry, stop_registry
 
 PY_SPY = Path(sys.executable).parent / "py-spy"
+IDLE_WORKER = "_worker (concurrent/futures/thread.py"
 
 
 def _run_detached(engine: ServindEngine, rounds: int) -> None:
@@ -65,18 +66,22 @@ def summarise(raw: Path, top: int) -> str:
     """Functions by share of samples: inclusive (anywhere on the stack) and self (on top)."""
     inclusive: collections.Counter[str] = collections.Counter()
     own: collections.Counter[str] = collections.Counter()
-    total = 0
+    total = idle = 0
     for line in raw.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
         if not stack:
             continue
         count = int(count_text)
         frames = stack.split(";")
+        # py-spy counts a thread-pool worker waiting for work as busy: not servind's time.
+        if frames[-1].startswith(IDLE_WORKER):
+            idle += count
+            continue
         total += count
         own[frames[-1]] += count
         for frame in set(frames):
             inclusive[frame] += count
-    lines = [f"{total} samples"]
+    lines = [f"{total} samples, {idle} of idle thread-pool workers left out"]
     for title, counter in (("inclusive", inclusive), ("self", own)):
         lines.append(f"-- {title} --")
         lines += [f"{100 * n / total:5.1f}%  {frame}" for frame, n in counter.most_common(top)]
