@@ -35,7 +35,8 @@ def table(results: Results, engines: list[str], versions: dict[str, str]) -> str
              "Engines: " + ", ".join(f"{name} {versions.get(name, '?')}" for name in engines)
              + ". Figures are medians (n = samples per engine).", ""]
     if not both:
-        lines += ["dockerd was not available: servind's figures alone, no ratios.", ""]
+        lines += ["dockerd was not measured (see the note below): servind's figures alone, "
+                  "no ratios.", ""]
     lines += ["| row | servind | dockerd | servin/dockerd | target | met |",
               "|---|---:|---:|---:|---:|:---:|"]
     for row in ROWS:
