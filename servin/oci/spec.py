@@ -255,6 +255,17 @@ class SpecParams:
     annotations: dict[str, str] = attrs.field(factory=dict)
 
 
+def rootfs_propagation(mounts: list[MountSpec]) -> str | None:
+    """As dockerd: a shared bind needs a shared root to propagate back to the host, a
+    slave bind a slave one; otherwise runc's default (private) stays."""
+    options = {option for mount in mounts for option in mount.options}
+    if options & {"shared", "rshared"}:
+        return "shared"
+    if options & {"slave", "rslave"}:
+        return "rslave"
+    return None
+
+
 def default_mounts(params: SpecParams) -> list[MountSpec]:
     """Docker's standard container mounts: /proc, /dev, /dev/pts, /dev/shm, /dev/mqueue, /sys."""
     sys_ro = [] if params.privileged else ["ro"]
@@ -366,6 +377,9 @@ def build_spec(params: SpecParams) -> dict[str, Any]:
 
     if params.seccomp is not None and not params.privileged:
         linux["seccomp"] = params.seccomp
+    propagation = rootfs_propagation(params.mounts)
+    if propagation:
+        linux["rootfsPropagation"] = propagation
 
     spec: dict[str, Any] = {
         "ociVersion": OCI_VERSION,

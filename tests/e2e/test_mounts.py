@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
 import docker
@@ -103,6 +104,25 @@ def test_rslave_bind_sees_host_mounts_made_later(containers, alpine, tmp_path):
         assert container.wait(timeout=30)["StatusCode"] == 0
         assert container.logs() == b"seen\n"
         assert container.attrs["Mounts"][0]["Propagation"] == "rslave"
+    finally:
+        subprocess.run(["umount", "-R", "-l", str(shared)], check=False)
+
+
+def test_rshared_bind_propagates_container_mounts_to_the_host(containers, alpine, tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(shared)], check=True)
+    try:
+        subprocess.run(["mount", "--make-shared", str(shared)], check=True)
+        container = containers.run(
+            alpine, ["sh", "-c", "mkdir /data/inner && mount -t tmpfs tmpfs /data/inner && "
+                                 "touch /data/inner/flag && sleep 30"],
+            volumes=[f"{shared}:/data:rshared"], cap_add=["SYS_ADMIN"], detach=True)
+        deadline = time.monotonic() + 15
+        while not (shared / "inner" / "flag").exists():
+            assert time.monotonic() < deadline, "the container's mount never reached the host"
+            time.sleep(0.1)
+        container.kill()
     finally:
         subprocess.run(["umount", "-R", "-l", str(shared)], check=False)
 

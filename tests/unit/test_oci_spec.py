@@ -209,3 +209,12 @@ def test_extra_devices_rules_seccomp_and_no_shm():
     assert "/dev/shm" not in {m["destination"] for m in spec["mounts"]}
     assert spec["linux"]["sysctl"]["kernel.domainname"] == "example.org"
     assert spec["process"]["apparmorProfile"] == "docker-default"
+
+
+def test_rootfs_propagation_follows_the_binds():
+    from servin.oci.spec import MountSpec, rootfs_propagation
+    private = MountSpec.bind("/a", "/a")
+    assert rootfs_propagation([private]) is None
+    assert rootfs_propagation([private, MountSpec.bind("/b", "/b", propagation="rslave")]) == "rslave"
+    assert rootfs_propagation([MountSpec.bind("/b", "/b", propagation="rslave"),
+                               MountSpec.bind("/c", "/c", propagation="rshared")]) == "shared"
