@@ -48,6 +48,6 @@ def table(results: Results, engines: list[str], versions: dict[str, str]) -> str
         ratio = servind / dockerd if servind is not None and dockerd else None
         lines.append(f"| {row.title} (n={n}) | {_figure(servind, row.unit)} | "
                      f"{_figure(dockerd, row.unit)} | "
-                     f"{'–' if ratio is None else f'{ratio:.2f}'} | {row.target_text} | "
+                     f"{'–' if ratio is None else f'{ratio:.3g}'} | {row.target_text} | "
                      f"{'–' if ratio is None else ('yes' if row.met(ratio) else 'no')} |")
     return "\n".join(lines)
