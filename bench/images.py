@@ -13,10 +13,8 @@ import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import requests
-
-from tests.support.registry import (MT_DOCKER_MANIFEST, BuiltImage, Entry, Registry,
-                                    build_image, dir_tar, layer_tar, push_image)
+from tests.support.registry import (BuiltImage, Entry, Registry, build_image, dir_tar,
+                                    layer_tar, push_image)
 from tests.support.rootfs import make_busybox_rootfs
 
 SMALL_IMAGE = "alpine"
@@ -61,10 +59,3 @@ def push_bench_images(registry: Registry, workdir: Path, pull_samples: int) -> N
     with ThreadPoolExecutor(max_workers=2) as pool:
         list(pool.map(push_pull_image, range(pull_samples)))
 
-
-def image_size(registry: Registry, name: str) -> int:
-    """Compressed bytes of an image's layers, as the registry serves them."""
-    manifest = requests.get(f"{registry.url}/v2/library/{name}/manifests/latest", timeout=30,
-                            headers={"Accept": MT_DOCKER_MANIFEST})
-    manifest.raise_for_status()
-    return sum(layer["size"] for layer in manifest.json()["layers"])

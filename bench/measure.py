@@ -177,7 +177,7 @@ class Bench:
 
     def list_rate(self) -> None:
         path = "/v1.41/containers/json?all=1"
-        for engine in self.engines:  # every answer is checked once before the load
+        for engine in self.engines:  # one answer of each engine is checked before the load
             response = requests.get(engine.tcp_url + path, timeout=30)
             response.raise_for_status()
             listed = response.json()
