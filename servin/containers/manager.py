@@ -726,24 +726,18 @@ class ContainerManager:
         return None
 
     def logs(self, container: Container, *, follow: bool, since_ns: int | None,
-             until_ns: int | None, tail: int | None) -> AsyncIterator[LogEntry]:
-        """The container's log entries; NotSupported at once (before any output) when
-        its log driver keeps none."""
+             until_ns: int | None, tail: int | None,
+             times: bool = True) -> AsyncIterator[list[LogEntry]]:
+        """The container's log entries, in batches; NotSupported at once (before any
+        output) when its log driver keeps none. ``times=False``: no timestamps needed."""
         if not log_policy(container.host_config["LogConfig"]).keeps_log:
             raise NotSupported("configured logging driver does not support reading")
-        return self._read_logs(container, follow=follow, since_ns=since_ns,
-                               until_ns=until_ns, tail=tail)
-
-    async def _read_logs(self, container: Container, *, follow: bool, since_ns: int | None,
-                         until_ns: int | None, tail: int | None) -> AsyncIterator[LogEntry]:
-        path = Path(self.files(container.id).log)
         stop = self._stopped.get(container.id)
         if stop is None or container.state.status not in ("running", "paused"):
             stop = asyncio.Event()
             stop.set()
-        async for entry in read_log(path, follow=follow, since_ns=since_ns, until_ns=until_ns,
-                                    tail=tail, stop=stop):
-            yield entry
+        return read_log(Path(self.files(container.id).log), follow=follow, since_ns=since_ns,
+                        until_ns=until_ns, tail=tail, stop=stop, times=times)
 
     # -------------------------------------------------------------- list, view
 

@@ -31,7 +31,7 @@ def joined(chunks, stream: str) -> bytes:
 
 
 async def log_entries(path):
-    return [(e.stream, e.data) async for e in read_log(path)]
+    return [(e.stream, e.data) async for batch in read_log(path) for e in batch]
 
 
 def test_output_goes_to_log_and_exit_code_is_read_back(env):

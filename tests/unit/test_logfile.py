@@ -12,7 +12,7 @@ def line(second: int, stream: str, tag: str, text: str) -> str:
 
 def collect(path: Path, **kwargs) -> list[LogEntry]:
     async def run():
-        return [e async for e in read_log(path, **kwargs)]
+        return [e async for batch in read_log(path, **kwargs) for e in batch]
     return asyncio.run(run())
 
 
@@ -73,8 +73,9 @@ def test_follow_sees_appends_and_ends_when_stopped(tmp_path):
         got: list[bytes] = []
 
         async def consume():
-            async for entry in read_log(log, follow=True, stop=stop):
-                got.append(entry.data)
+            async for batch in read_log(log, follow=True, stop=stop):
+                for entry in batch:
+                    got.append(entry.data)
 
         task = asyncio.create_task(consume())
         await asyncio.sleep(0.1)
@@ -105,8 +106,9 @@ def test_follow_survives_rotation(tmp_path):
         got: list[bytes] = []
 
         async def consume():
-            async for entry in read_log(log, follow=True, stop=stop):
-                got.append(entry.data)
+            async for batch in read_log(log, follow=True, stop=stop):
+                for entry in batch:
+                    got.append(entry.data)
 
         task = asyncio.create_task(consume())
         await asyncio.sleep(0.1)
@@ -186,8 +188,9 @@ def test_follow_across_a_rename_rotation(tmp_path):
         got: list[bytes] = []
 
         async def consume():
-            async for entry in read_log(log, follow=True, tail=1, stop=stop):
-                got.append(entry.data)
+            async for batch in read_log(log, follow=True, tail=1, stop=stop):
+                for entry in batch:
+                    got.append(entry.data)
 
         task = asyncio.create_task(consume())
         await asyncio.sleep(0.1)
@@ -221,8 +224,9 @@ def test_follow_waits_for_a_log_that_is_not_there_yet(tmp_path):
         got: list[bytes] = []
 
         async def consume():
-            async for entry in read_log(log, follow=True, stop=stop):
-                got.append(entry.data)
+            async for batch in read_log(log, follow=True, stop=stop):
+                for entry in batch:
+                    got.append(entry.data)
 
         task = asyncio.create_task(consume())
         await asyncio.sleep(0.1)

@@ -44,7 +44,7 @@ async def settle() -> None:
 
 
 async def all_lines(path: Path) -> list[bytes]:
-    return [e.data async for e in read_log(path)]
+    return [e.data async for batch in read_log(path) for e in batch]
 
 
 def test_rotates_at_max_size_and_keeps_max_file_files(tmp_path):
