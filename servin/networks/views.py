@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from typing import Any
 
@@ -26,7 +27,9 @@ def network_container(sandbox: SandboxRecord, endpoint: EndpointRecord) -> dict[
             "IPv4Address": endpoint.ipv4, "IPv6Address": endpoint.ipv6}
 
 
+@functools.lru_cache(maxsize=4096)
 def _split(cidr: str) -> tuple[str, int]:
+    """Address and prefix length of ``a.b.c.d/n``; cached: every list and inspect asks."""
     if not cidr:
         return "", 0
     interface = ipaddress.ip_interface(cidr)
