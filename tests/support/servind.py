@@ -39,8 +39,10 @@ START_TIMEOUT = 30.0
 STOP_TIMEOUT = 30.0
 API_VERSION = "1.41"
 
-# Every daemon gets its own default bridge address; it is configuration only, no traffic.
-_bridge_subnets = itertools.count()
+# Every daemon gets its own default bridge subnet (traffic stays inside the namespaces
+# the tests make). Test runs of other sessions on the same host start elsewhere in the
+# range, so that their bridges do not collide with ours.
+_bridge_subnets = itertools.count(os.getpid() * 7)
 
 
 def next_bip() -> str:
