@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+from servin.timefmt import parse_rfc3339_ns
+
 from tests.support.registry import build_image, push_image
 
 MS = 1_000_000
@@ -102,8 +104,9 @@ def test_healthchecks_resume_after_a_daemon_restart(make_servind, test_images):
     daemon.kill9()
     daemon.start()
     client = daemon.client()
-    last = health_of(client, container.id)["Log"][-1]["End"]
+    last = parse_rfc3339_ns(health_of(client, container.id)["Log"][-1]["End"])
+    # A probe that ended after the restart: the monitor is running again.
     wait_for(lambda: (h := health_of(client, container.id))["Status"] == "healthy"
-             and h["Log"][-1]["End"] > last)
+             and parse_rfc3339_ns(h["Log"][-1]["End"]) > last)
     container.remove(force=True)
     client.close()
