@@ -341,7 +341,7 @@ class ContainerManager:
         await self._unmount_shm(container)
         await self._mounts.teardown(container)
         await self._net.detach(container)
-        shutil.rmtree(self._bundles / container.id, ignore_errors=True)
+        await asyncio.to_thread(shutil.rmtree, self._bundles / container.id, True)
         await self._persist(container)
         for future in self._pending_attach.pop(container.id, []):
             if not future.done():
@@ -427,7 +427,7 @@ class ContainerManager:
         await self._runtime.delete(container.id, force=True)
         await self._log_rotator.exited(container.id, Path(self.files(container.id).log),
                                        log_policy(container.host_config["LogConfig"]))
-        shutil.rmtree(self._bundles / container.id, ignore_errors=True)
+        await asyncio.to_thread(shutil.rmtree, self._bundles / container.id, True)
         container.state.status = "exited"
         container.state.pid = 0
         container.state.exit_code = status.exit_code
