@@ -22,17 +22,49 @@ def alpine(docker_client: docker.DockerClient, test_images) -> str:
     return "alpine:latest"
 
 
+def _made_during(collection, key: str, remove, **list_args):
+    """Yield ``collection``; afterwards remove what it lists that was not there before."""
+    before = {getattr(item, key) for item in collection.list(**list_args)}
+    yield collection
+    for item in collection.list(**list_args):
+        if getattr(item, key) not in before:
+            try:
+                remove(item)
+            except docker.errors.NotFound:
+                pass
+
+
 @pytest.fixture
 def containers(docker_client: docker.DockerClient):
     """docker_client.containers, with every container the test made removed afterwards."""
-    before = {c.id for c in docker_client.containers.list(all=True)}
-    yield docker_client.containers
-    for container in docker_client.containers.list(all=True):
-        if container.id not in before:
-            try:
-                container.remove(force=True)
-            except docker.errors.NotFound:
-                pass
+    yield from _made_during(docker_client.containers, "id",
+                            lambda c: c.remove(force=True), all=True)
+
+
+@pytest.fixture
+def networks(docker_client: docker.DockerClient):
+    """docker_client.networks, with every network the test made removed afterwards,
+    and the containers still attached to it."""
+    def remove(network) -> None:
+        network.reload()
+        for container in network.containers:
+            container.remove(force=True)
+        network.remove()
+
+    yield from _made_during(docker_client.networks, "id", remove)
+
+
+@pytest.fixture
+def volumes(docker_client: docker.DockerClient):
+    """docker_client.volumes, with every volume the test made removed afterwards,
+    and the containers still using it."""
+    def remove(volume) -> None:
+        for container in docker_client.containers.list(all=True,
+                                                       filters={"volume": volume.name}):
+            container.remove(force=True)
+        volume.remove(force=True)
+
+    yield from _made_during(docker_client.volumes, "name", remove)
 
 
 @pytest.fixture(scope="session")

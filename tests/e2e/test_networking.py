@@ -19,20 +19,6 @@ import pytest
 from servin.networks.manager import instance_id
 
 
-
-@pytest.fixture
-def networks(docker_client: docker.DockerClient):
-    """docker_client.networks, with every network the test made removed afterwards."""
-    before = {n.id for n in docker_client.networks.list()}
-    yield docker_client.networks
-    for network in docker_client.networks.list():
-        if network.id not in before:
-            try:
-                network.remove()
-            except docker.errors.NotFound:
-                pass
-
-
 def unique_octet() -> int:
     return uuid.uuid4().int % 200 + 20
 

@@ -16,19 +16,6 @@ from tests.support.registry import Entry, build_image, layer_tar, push_image
 DATA_FILE = b"seeded by the image\n"
 
 
-@pytest.fixture
-def volumes(docker_client: docker.DockerClient):
-    """docker_client.volumes, with every volume the test made removed afterwards."""
-    before = {v.name for v in docker_client.volumes.list()}
-    yield docker_client.volumes
-    for volume in docker_client.volumes.list():
-        if volume.name not in before:
-            try:
-                volume.remove(force=True)
-            except docker.errors.APIError:
-                pass
-
-
 @pytest.fixture(scope="session")
 def volume_image(docker_client: docker.DockerClient, registry, test_images) -> str:
     """busybox with ``VOLUME /data`` and a file of its own at /data."""
