@@ -13,14 +13,13 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 from bench import hostnet
 from tests.support.registry import Registry
-from tests.support.servind import Servind, _mount_points
+from tests.support.servind import Servind, mount_points, ping
 
 DOCKERD = "dockerd"
 # Both off the subnets servind's tests use (172.31.x) and next to each other, so a
@@ -33,21 +32,6 @@ STOP_TIMEOUT = 60.0
 
 class EngineFailed(Exception):
     """An engine did not start or stop as asked."""
-
-
-def ping(socket_path: Path) -> bool:
-    """One GET /_ping on the socket; False while nothing answers yet."""
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(10)
-            sock.connect(str(socket_path))
-            sock.sendall(b"GET /_ping HTTP/1.0\r\nHost: engine\r\n\r\n")
-            answer = b""
-            while chunk := sock.recv(4096):
-                answer += chunk
-    except OSError:
-        return False
-    return answer.startswith(b"HTTP/1.") and answer[9:12] == b"200"
 
 
 def process_table() -> dict[int, tuple[int, list[str]]]:
@@ -93,7 +77,7 @@ def rss_bytes(pids: list[int]) -> int:
 
 
 def unmount_under(roots: list[Path]) -> list[str]:
-    inside = [m for m in _mount_points()
+    inside = [m for m in mount_points()
               if any(m == str(root) or m.startswith(f"{root}/") for root in roots)]
     for mount_point in sorted(inside, key=len, reverse=True):
         subprocess.run(["umount", "-l", mount_point], capture_output=True, timeout=30)

@@ -49,6 +49,22 @@ def next_bip() -> str:
     return f"172.31.{next(_bridge_subnets) % 256}.1/24"
 
 
+def ping(socket_path: Path) -> bool:
+    """One GET /_ping on an engine's socket; False while nothing answers yet."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            # Long enough for a socket-activated daemon to start on the first connection.
+            sock.settimeout(10)
+            sock.connect(str(socket_path))
+            sock.sendall(b"GET /_ping HTTP/1.0\r\nHost: engine\r\n\r\n")
+            answer = b""
+            while chunk := sock.recv(4096):
+                answer += chunk
+    except OSError:
+        return False
+    return answer.startswith(b"HTTP/1.") and answer[9:12] == b"200"
+
+
 class ServindFailed(Exception):
     """The daemon did not come up, or did not go down, as asked."""
 
@@ -118,19 +134,7 @@ class Servind:
         return self
 
     def ping(self) -> bool:
-        """One GET /_ping on the socket; False while nothing answers yet."""
-        try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-                # Long enough for a socket-activated daemon to start on the first connection.
-                sock.settimeout(10)
-                sock.connect(str(self.socket_path))
-                sock.sendall(b"GET /_ping HTTP/1.0\r\nHost: servind\r\n\r\n")
-                answer = b""
-                while chunk := sock.recv(4096):
-                    answer += chunk
-        except OSError:
-            return False
-        return answer.startswith(b"HTTP/1.") and answer[9:12] == b"200" and answer.endswith(b"OK")
+        return ping(self.socket_path)
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> int:
         """SIGTERM, and wait for the exit; returns the exit status."""
@@ -202,7 +206,7 @@ class Servind:
         return left
 
     def _unmount(self) -> list[str]:
-        inside = [m for m in _mount_points()
+        inside = [m for m in mount_points()
                   if any(m == str(root) or m.startswith(f"{root}/")
                          for root in (self.data_root, self.exec_root))]
         for mount_point in sorted(inside, key=len, reverse=True):
@@ -237,7 +241,7 @@ def _processes() -> Iterator[tuple[int, list[str]]]:
                 yield int(entry.name), argv
 
 
-def _mount_points() -> list[str]:
+def mount_points() -> list[str]:
     lines = Path("/proc/self/mountinfo").read_text().splitlines()
     return [line.split()[4].encode().decode("unicode_escape") for line in lines]
 
