@@ -599,7 +599,8 @@ class NetworkManager:
                         {"HostIp": host_ip or "0.0.0.0", "HostPort": str(proxy.port)}]
                 sandbox.port_view = view
                 await self._save_sandbox(sandbox)
-                await self._apply_firewall()
+                if wanted:  # no DNAT rule changes without a published port
+                    await self._apply_firewall()
             except BaseException:
                 for proxy in self._proxies.pop(container_id, []):
                     await proxy.close()
