@@ -486,10 +486,13 @@ class ContainerManager:
                 return  # auto-removed as it exited: gone, as asked
             if container.state.status == "removing":
                 raise Conflict(f"removal of container {container.id} is already in progress")
+            previous = container.state.status
             container.state.status = "removing"
             # Dropping the record first makes a crash mid-way leave only an orphan.
             (self._dir(container.id) / RECORD_FILE).unlink(missing_ok=True)
-            await self._runtime.delete(container.id, force=True)
+            if previous not in ("exited", "created"):
+                # Recorded exits and failed starts have deleted the runc container already.
+                await self._runtime.delete(container.id, force=True)
             await self.execs.forget(container.id)
             await self._mounts.release(container.id, container.mounts, remove_volumes=volumes)
             await self._discard_files(container.id)
