@@ -16,6 +16,17 @@ def collect(path: Path, **kwargs) -> list[LogEntry]:
     return asyncio.run(run())
 
 
+def follow(path, **kwargs) -> tuple[list[bytes], asyncio.Task]:
+    """Follow the log in a task; the list fills with the data of the entries read."""
+    got: list[bytes] = []
+
+    async def consume():
+        async for batch in read_log(path, **kwargs):
+            got.extend(entry.data for entry in batch)
+
+    return got, asyncio.create_task(consume())
+
+
 def test_timestamp_with_offset_and_nanoseconds():
     base = int(datetime(2024, 5, 6, 5, 8, 9, tzinfo=timezone.utc).timestamp()) * 10**9
     assert parse_timestamp_ns("2024-05-06T07:08:09.123456789+02:00") == base + 123456789
@@ -70,14 +81,7 @@ def test_follow_sees_appends_and_ends_when_stopped(tmp_path):
 
     async def run():
         stop = asyncio.Event()
-        got: list[bytes] = []
-
-        async def consume():
-            async for batch in read_log(log, follow=True, stop=stop):
-                for entry in batch:
-                    got.append(entry.data)
-
-        task = asyncio.create_task(consume())
+        got, task = follow(log, follow=True, stop=stop)
         await asyncio.sleep(0.1)
         assert got == [b"first\n"]
         with log.open("a") as f:
@@ -103,14 +107,7 @@ def test_follow_survives_rotation(tmp_path):
 
     async def run():
         stop = asyncio.Event()
-        got: list[bytes] = []
-
-        async def consume():
-            async for batch in read_log(log, follow=True, stop=stop):
-                for entry in batch:
-                    got.append(entry.data)
-
-        task = asyncio.create_task(consume())
+        got, task = follow(log, follow=True, stop=stop)
         await asyncio.sleep(0.1)
         # conmon rotates by writing a new file and renaming it over the log.
         (tmp_path / "log.tmp").write_text(line(2, "stdout", "F", "new"))
@@ -185,14 +182,7 @@ def test_follow_across_a_rename_rotation(tmp_path):
 
     async def run():
         stop = asyncio.Event()
-        got: list[bytes] = []
-
-        async def consume():
-            async for batch in read_log(log, follow=True, tail=1, stop=stop):
-                for entry in batch:
-                    got.append(entry.data)
-
-        task = asyncio.create_task(consume())
+        got, task = follow(log, follow=True, tail=1, stop=stop)
         await asyncio.sleep(0.1)
         writer = open(log, "a")
         rotated_path(log, 1).rename(rotated_path(log, 2))
@@ -221,14 +211,7 @@ def test_follow_waits_for_a_log_that_is_not_there_yet(tmp_path):
 
     async def run():
         stop = asyncio.Event()
-        got: list[bytes] = []
-
-        async def consume():
-            async for batch in read_log(log, follow=True, stop=stop):
-                for entry in batch:
-                    got.append(entry.data)
-
-        task = asyncio.create_task(consume())
+        got, task = follow(log, follow=True, stop=stop)
         await asyncio.sleep(0.1)
         log.write_text(line(1, "stdout", "F", "hello"))
         await asyncio.sleep(0.1)
