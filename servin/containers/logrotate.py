@@ -10,16 +10,19 @@ line is lost, and the log path never goes missing; the live file may overshoot
 max-size by what is written meanwhile.
 
 Output faster than the watcher (a burst, then the exit), or written while no
-daemon ran, is cut to size when the container has exited: the live file is split
-at line ends into max-size pieces, of which the newest max-file are kept.
+daemon ran, is cut to size when the container has exited: files over max-size are
+split at line ends into max-size pieces, of which the newest max-file are kept.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
 from pathlib import Path
 from typing import BinaryIO, Protocol
+
+import attrs
 
 import structlog
 
@@ -27,7 +30,7 @@ from servin.containers.logconfig import LogPolicy
 from servin.errors import ServinError
 from servin.oci.inotify import IN_CREATE, IN_MODIFY, IN_MOVED_TO, ChangeWatcher
 from servin.oci.logfile import inode_at, rotated_numbers, rotated_path
-from servin.store import atomic_write
+from servin.store import fsync_dir
 
 log = structlog.get_logger("servin.containers")
 
@@ -166,32 +169,66 @@ def _pieces(file: BinaryIO, max_size: int) -> list[tuple[int, int]]:
     return pieces
 
 
-def _copy_range(file: BinaryIO, start: int, end: int, target: Path) -> None:
-    file.seek(start)
-    atomic_write(target, file.read(end - start))
+@attrs.frozen
+class _Piece:
+    """A run of lines of one of the log's files; ``whole`` if it is the entire file."""
+
+    source: Path
+    start: int
+    end: int
+    whole: bool
+
+
+def _pieces_of(path: Path, max_size: int) -> list[_Piece]:
+    with open(path, "rb") as file:
+        size = os.fstat(file.fileno()).st_size
+        if size <= max_size:
+            return [_Piece(path, 0, size, whole=True)]
+        return [_Piece(path, start, end, whole=False) for start, end in _pieces(file, max_size)]
+
+
+def _cut_to_temp(piece: _Piece) -> Path:
+    """Copy a piece to a temp file beside its source (named as atomic_write's temps)."""
+    fd, name = tempfile.mkstemp(dir=piece.source.parent, prefix=f".{piece.source.name}.",
+                                suffix=".tmp")
+    with open(piece.source, "rb") as source, os.fdopen(fd, "wb") as target:
+        source.seek(piece.start)
+        remaining = piece.end - piece.start
+        while remaining:
+            chunk = source.read(min(remaining, 1 << 20))
+            if not chunk:
+                break
+            target.write(chunk)
+            remaining -= len(chunk)
+        target.flush()
+        os.fsync(target.fileno())
+    return Path(name)
 
 
 def split_log(path: Path, max_size: int, max_file: int) -> None:
-    """Cut a live log that nobody writes any more into max-size files, keeping max-file.
+    """Cut the files of a log that nobody writes any more to max-size, keeping max-file.
 
-    The newest piece stays the live file, the older ones become ``.1``, ``.2``...
-    ahead of the files rotated before, which move up (or go, beyond max-file).
+    A rotation can lag behind a burst of output, so the live file and the newest
+    rotated one may both have outgrown max-size: each file over it is cut at line
+    ends into max-size pieces, and the newest max-file pieces of all the files stay
+    (the newest the live file, the older ones ``.1``, ``.2``...).
     """
-    try:
-        file = open(path, "rb")
-    except FileNotFoundError:
+    if not path.exists():
         return
-    with file:
-        if os.fstat(file.fileno()).st_size <= max_size:
-            return
-        kept = _pieces(file, max_size)[-max_file:]
-        older = kept[:-1]
-        shift = len(older)
-        for number in reversed(rotated_numbers(path)):
-            if number + shift >= max_file:
-                rotated_path(path, number).unlink(missing_ok=True)
-            elif shift:
-                rotated_path(path, number).rename(rotated_path(path, number + shift))
-        for age, (start, end) in enumerate(reversed(older), start=1):
-            _copy_range(file, start, end, rotated_path(path, age))
-        _copy_range(file, *kept[-1], path)
+    numbers = rotated_numbers(path)
+    files = [rotated_path(path, number) for number in reversed(numbers)] + [path]
+    pieces = [piece for file in files for piece in _pieces_of(file, max_size)]
+    if all(piece.whole for piece in pieces) and len(pieces) <= max_file:
+        return
+    kept = pieces[-max_file:]
+    staged = {id(piece): _cut_to_temp(piece) for piece in kept if not piece.whole}
+    kept_whole = {piece.source for piece in kept if piece.whole}
+    for number in numbers:
+        if rotated_path(path, number) not in kept_whole:
+            rotated_path(path, number).unlink()
+    # Oldest first: each piece moves to the same or a higher number than its file had,
+    # and the files there have moved on or gone already.
+    for age, piece in zip(range(len(kept) - 1, -1, -1), kept):
+        target = rotated_path(path, age) if age else path
+        os.replace(staged.get(id(piece), piece.source), target)
+    fsync_dir(path.parent)

@@ -221,6 +221,21 @@ def test_split_log_moves_earlier_files_up(tmp_path):
     assert log.read_text() == entries_text(2)
 
 
+def test_split_log_cuts_a_rotated_file_that_a_burst_overfilled(tmp_path):
+    # The watcher rotated mid-burst: .1 holds most of the burst, the live file its end.
+    log = tmp_path / "container.log"
+    line_size = len(entries_text(0))
+    rotated_path(log, 1).write_text("".join(entries_text(n) for n in range(95)))
+    log.write_text("".join(entries_text(n) for n in range(95, 100)))
+    split_log(log, max_size=line_size * 10, max_file=3)
+    assert rotated_numbers(log) == [1, 2]
+    assert log.read_text() == "".join(entries_text(n) for n in range(95, 100))
+    # Cut from its start at line ends: 0-9, ..., 80-89, 90-94; the newest two stay.
+    assert rotated_path(log, 1).read_text() == "".join(entries_text(n) for n in range(90, 95))
+    assert rotated_path(log, 2).read_text() == "".join(entries_text(n) for n in range(80, 90))
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
 def test_split_log_leaves_small_files_and_long_lines_whole(tmp_path):
     log = tmp_path / "container.log"
     log.write_text("short\n")
