@@ -115,6 +115,8 @@ class ContainerManager:
         self._rootfs_users: dict[str, int] = {}
         self._trackers: dict[str, RestartTracker] = {}
         self._restarts: dict[str, asyncio.Task[None]] = {}
+        # List entries without their time-dependent Status, rebuilt after each change.
+        self._summaries: dict[str, dict[str, Any]] = {}
         self._shutting_down = False
         self._log_rotator = LogRotator(runtime)
         self._networks = networks
@@ -238,6 +240,9 @@ class ContainerManager:
                 **extra}
 
     async def _persist(self, container: Container) -> None:
+        # Every change to what the list shows is persisted: the one place to drop its entry
+        # (before the write, so that a list meanwhile already shows the change).
+        self._summaries.pop(container.id, None)
         await asyncio.to_thread(save_record, self._dir(container.id), container)
 
     # ------------------------------------------------------------------- start
@@ -488,6 +493,7 @@ class ContainerManager:
                 raise Conflict(f"removal of container {container.id} is already in progress")
             previous = container.state.status
             container.state.status = "removing"
+            self._summaries.pop(container.id, None)
             # Dropping the record first makes a crash mid-way leave only an orphan.
             (self._dir(container.id) / RECORD_FILE).unlink(missing_ok=True)
             if previous not in ("exited", "created"):
@@ -497,6 +503,7 @@ class ContainerManager:
             await self._mounts.release(container.id, container.mounts, remove_volumes=volumes)
             await self._discard_files(container.id)
             del self._containers[container.id]
+            self._summaries.pop(container.id, None)
             self._names.pop(container.name, None)
             self._stopped.pop(container.id, None)
             self._trackers.pop(container.id, None)
@@ -656,6 +663,7 @@ class ContainerManager:
             except BaseException:
                 container.name = old_name
                 self._names.pop(name, None)
+                self._summaries.pop(container.id, None)
                 raise
             self._names.pop(old_name, None)
         self.publish(container, "rename", oldName="/" + old_name)
@@ -758,7 +766,12 @@ class ContainerManager:
         return containers[:limit] if limit and limit > 0 else containers
 
     async def summary(self, container: Container, *, size: bool = False) -> dict[str, Any]:
-        out = views.summary(container, self._image_name(container), self._net.settings(container))
+        cached = self._summaries.get(container.id)
+        if cached is None:
+            cached = self._summaries[container.id] = views.summary(
+                container, self._image_name(container), self._net.settings(container))
+        out = dict(cached)
+        out["Status"] = views.status_text(container)
         if size:
             out.update(await self._size_fields(container))
         return out

@@ -18,6 +18,7 @@ from servin.containers.top import container_top, ps_arguments
 from servin.errors import Conflict, InvalidArgument
 from servin.http.context import engine_of
 from servin.http.params import query_bool
+from servin.http.responses import json_response
 from servin.http.routing import Routes
 
 routes = Routes()
@@ -190,7 +191,7 @@ async def changes(request: web.Request) -> web.Response:
     container = engine.containers.get(request.match_info["id"])
     found = await container_changes(engine.images.layers, container)
     # dockerd encodes no changes as null.
-    return web.json_response([change.to_json() for change in found] if found else None)
+    return json_response([change.to_json() for change in found] if found else None)
 
 
 @routes.get("/containers/{id}/top")
@@ -200,4 +201,4 @@ async def top(request: web.Request) -> web.Response:
     container = manager.get(request.match_info["id"])
     processes = await container_top(container, args)
     manager.publish(container, "top")
-    return web.json_response(processes)
+    return json_response(processes)

@@ -9,6 +9,7 @@ from aiohttp import web
 from servin.errors import InvalidArgument
 from servin.http.context import engine_of
 from servin.http.params import json_body, query_bool, query_filters, query_int
+from servin.http.responses import json_response
 from servin.http.routing import Routes
 
 routes = Routes()
@@ -19,7 +20,7 @@ async def create(request: web.Request) -> web.Response:
     body = await json_body(request, allow_empty=False)
     container, warnings = await engine_of(request).containers.create(body,
                                                                      request.query.get("name"))
-    return web.json_response({"Id": container.id, "Warnings": warnings}, status=201)
+    return json_response({"Id": container.id, "Warnings": warnings}, status=201)
 
 
 @routes.get("/containers/json")
@@ -28,19 +29,19 @@ async def list_containers(request: web.Request) -> web.Response:
     containers = manager.list(all=query_bool(request, "all"), limit=query_int(request, "limit"),
                               filters=query_filters(request))
     size = query_bool(request, "size")
-    return web.json_response([await manager.summary(c, size=size) for c in containers])
+    return json_response([await manager.summary(c, size=size) for c in containers])
 
 
 @routes.get("/containers/{id}/json")
 async def inspect(request: web.Request) -> web.Response:
-    return web.json_response(await engine_of(request).containers.inspect(
+    return json_response(await engine_of(request).containers.inspect(
         request.match_info["id"], size=query_bool(request, "size")))
 
 
 @routes.post("/containers/prune")
 async def prune(request: web.Request) -> web.Response:
     deleted, reclaimed = await engine_of(request).containers.prune(query_filters(request))
-    return web.json_response({"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed})
+    return json_response({"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed})
 
 
 @routes.post("/containers/{id}/start")
@@ -84,7 +85,7 @@ async def rename(request: web.Request) -> web.Response:
 async def update(request: web.Request) -> web.Response:
     body = await json_body(request)
     warnings = await engine_of(request).containers.update(request.match_info["id"], body)
-    return web.json_response({"Warnings": warnings})
+    return json_response({"Warnings": warnings})
 
 
 @routes.post("/containers/{id}/kill")

@@ -8,6 +8,7 @@ from aiohttp import web
 from servin.datausage import data_usage
 from servin.http.context import engine_of
 from servin.http.images import ImageSummary
+from servin.http.responses import json_response
 from servin.http.routing import Routes
 
 routes = Routes()
@@ -21,6 +22,6 @@ async def system_df(request: web.Request) -> web.Response:
                                         SharedSize=item.shared_size,
                                         Containers=item.containers))
               for item in usage.images]
-    return web.json_response({"LayersSize": usage.layers_size, "Images": images,
+    return json_response({"LayersSize": usage.layers_size, "Images": images,
                               "Containers": usage.containers, "Volumes": usage.volumes,
                               "BuildCache": []})

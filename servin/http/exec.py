@@ -12,6 +12,7 @@ from servin.http.context import engine_of
 from servin.http.framing import frame
 from servin.http.hijack import MULTIPLEXED_STREAM, RAW_STREAM, HijackedResponse
 from servin.http.params import json_body, query_int
+from servin.http.responses import json_response
 from servin.http.routing import Routes
 
 routes = Routes()
@@ -21,7 +22,7 @@ routes = Routes()
 async def create(request: web.Request) -> web.Response:
     body = await json_body(request, allow_empty=False)
     record = await engine_of(request).containers.execs.create(request.match_info["id"], body)
-    return web.json_response({"Id": record.id}, status=201)
+    return json_response({"Id": record.id}, status=201)
 
 
 @routes.post("/exec/{id}/start")
@@ -69,4 +70,4 @@ async def resize(request: web.Request) -> web.Response:
 
 @routes.get("/exec/{id}/json")
 async def inspect(request: web.Request) -> web.Response:
-    return web.json_response(engine_of(request).containers.execs.inspect(request.match_info["id"]))
+    return json_response(engine_of(request).containers.execs.inspect(request.match_info["id"]))

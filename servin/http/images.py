@@ -13,6 +13,7 @@ from aiohttp import web
 from servin.errors import InvalidArgument, ServinError
 from servin.http.context import engine_of
 from servin.http.params import query_filters
+from servin.http.responses import json_response
 from servin.http.routing import Routes
 from servin.images.filters import ListedImage
 from servin.images.imagestore import Image
@@ -131,7 +132,7 @@ async def create_image(request: web.Request) -> web.StreamResponse:
 async def list_images(request: web.Request) -> web.Response:
     filters = query_filters(request)
     listed = engine_of(request).images.list_images(filters)
-    return web.json_response([attrs.asdict(ImageSummary.of(item)) for item in listed])
+    return json_response([attrs.asdict(ImageSummary.of(item)) for item in listed])
 
 
 @routes.get("/images/{name:.+}/json")
@@ -139,5 +140,5 @@ async def inspect_image(request: web.Request) -> web.Response:
     images = engine_of(request).images
     image = images.resolve(request.match_info["name"])
     data = images.layers.graph_driver_data(image.chain_id) if image.chain_id else {}
-    return web.json_response(image_inspect(image, data))
+    return json_response(image_inspect(image, data))
 

@@ -9,6 +9,7 @@ from aiohttp import web
 from servin.errors import InvalidArgument, NotFound
 from servin.http.context import engine_of
 from servin.http.params import json_body, query_filters
+from servin.http.responses import json_response
 from servin.http.routing import Routes
 from servin.networks.manager import NetworkSpec
 
@@ -58,19 +59,19 @@ def network_spec(body: dict[str, Any]) -> NetworkSpec:
 
 @routes.get("/networks")
 async def network_list(request: web.Request) -> web.Response:
-    return web.json_response(engine_of(request).networks.list(query_filters(request)))
+    return json_response(engine_of(request).networks.list(query_filters(request)))
 
 
 @routes.get("/networks/{id}")
 async def network_inspect(request: web.Request) -> web.Response:
-    return web.json_response(engine_of(request).networks.inspect(request.match_info["id"]))
+    return json_response(engine_of(request).networks.inspect(request.match_info["id"]))
 
 
 @routes.post("/networks/create")
 async def network_create(request: web.Request) -> web.Response:
     spec = network_spec(await json_body(request, allow_empty=False))
     network_id = await engine_of(request).networks.create(spec)
-    return web.json_response({"Id": network_id, "Warning": ""}, status=201)
+    return json_response({"Id": network_id, "Warning": ""}, status=201)
 
 
 @routes.delete("/networks/{id}")
@@ -113,4 +114,4 @@ async def network_disconnect(request: web.Request) -> web.Response:
 @routes.post("/networks/prune")
 async def network_prune(request: web.Request) -> web.Response:
     deleted = await engine_of(request).networks.prune(query_filters(request))
-    return web.json_response({"NetworksDeleted": deleted})
+    return json_response({"NetworksDeleted": deleted})

@@ -13,6 +13,7 @@ from aiohttp import web
 from servin import API_VERSION, MIN_API_VERSION, __version__, hostinfo
 from servin.config import DaemonConfig, parse_host
 from servin.http.context import engine_of
+from servin.http.responses import json_response
 from servin.http.routing import Routes
 from servin.oci.cgroups import host_cgroup_facts
 from servin.timefmt import rfc3339_nano
@@ -53,7 +54,7 @@ async def version(request: web.Request) -> web.Response:
         if binary is not None:
             components.append({"Name": name, "Version": binary.version,
                                "Details": {"GitCommit": binary.commit}})
-    return web.json_response({"Platform": {"Name": "Servin Engine"}, "Components": components,
+    return json_response({"Platform": {"Name": "Servin Engine"}, "Components": components,
                               "Version": __version__, **facts})
 
 
@@ -141,7 +142,7 @@ async def info(request: web.Request) -> web.Response:
     if config.default_address_pools:
         body["DefaultAddressPools"] = [{"Base": pool["base"], "Size": pool["size"]}
                                        for pool in config.default_address_pools]
-    return web.json_response(body)
+    return json_response(body)
 
 
 def _bool(value: bool) -> str:

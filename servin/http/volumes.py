@@ -9,6 +9,7 @@ from aiohttp import web
 from servin.errors import InvalidArgument
 from servin.http.context import engine_of
 from servin.http.params import json_body, query_bool, query_filters
+from servin.http.responses import json_response
 from servin.http.routing import Routes
 
 routes = Routes()
@@ -31,7 +32,7 @@ async def volume_list(request: web.Request) -> web.Response:
         views = [volumes.view(v, await volumes.usage(v.name)) for v in listed]
     else:
         views = [volumes.view(v) for v in listed]
-    return web.json_response({"Volumes": views, "Warnings": None})
+    return json_response({"Volumes": views, "Warnings": None})
 
 
 @routes.post("/volumes/create")
@@ -45,13 +46,13 @@ async def volume_create(request: web.Request) -> web.Response:
     volume = await volumes.create(name, driver=driver or "local",
                                   driver_opts=_strings(body, "DriverOpts"),
                                   labels=_strings(body, "Labels"))
-    return web.json_response(volumes.view(volume), status=201)
+    return json_response(volumes.view(volume), status=201)
 
 
 @routes.get("/volumes/{name}")
 async def volume_inspect(request: web.Request) -> web.Response:
     volumes = engine_of(request).volumes
-    return web.json_response(volumes.view(volumes.get(request.match_info["name"])))
+    return json_response(volumes.view(volumes.get(request.match_info["name"])))
 
 
 @routes.delete("/volumes/{name}")
@@ -64,4 +65,4 @@ async def volume_delete(request: web.Request) -> web.Response:
 @routes.post("/volumes/prune")
 async def volume_prune(request: web.Request) -> web.Response:
     deleted, reclaimed = await engine_of(request).volumes.prune(query_filters(request))
-    return web.json_response({"VolumesDeleted": deleted or None, "SpaceReclaimed": reclaimed})
+    return json_response({"VolumesDeleted": deleted or None, "SpaceReclaimed": reclaimed})

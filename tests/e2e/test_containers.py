@@ -229,6 +229,34 @@ def test_list_all_limit_and_shape(containers, alpine, docker_client):
     assert [c["Id"] for c in docker_client.api.containers(all=True, limit=1)] == [running.id]
 
 
+def test_list_follows_every_change_after_a_listing(containers, networks, alpine, docker_client):
+    """Each change shows in the next list, though the entry was listed (and kept) before."""
+    def entry() -> dict:
+        return next(c for c in docker_client.api.containers(all=True) if c["Id"] == box.id)
+
+    box = containers.create(alpine, ["sleep", "30"], name="list-follow")
+    assert entry()["State"] == "created"
+    box.start()
+    listed = entry()
+    assert listed["State"] == "running" and "bridge" in listed["NetworkSettings"]["Networks"]
+    assert listed["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
+    box.rename("list-followed")
+    assert entry()["Names"] == ["/list-followed"]
+    box.pause()
+    assert (entry()["State"], entry()["Status"].endswith("(Paused)")) == ("paused", True)
+    box.unpause()
+    network = networks.create("list-follow-net")
+    network.connect(box)
+    assert set(entry()["NetworkSettings"]["Networks"]) == {"bridge", "list-follow-net"}
+    network.disconnect(box)
+    assert set(entry()["NetworkSettings"]["Networks"]) == {"bridge"}
+    box.kill()
+    box.wait()
+    stopped = entry()
+    assert stopped["State"] == "exited" and stopped["Status"].startswith("Exited (137)")
+    assert stopped["NetworkSettings"]["Networks"]["bridge"]["IPAddress"] == ""
+
+
 def test_remove_running_needs_force(containers, alpine, docker_client):
     container = containers.run(alpine, ["sleep", "60"], detach=True)
     with pytest.raises(docker.errors.APIError) as err:
