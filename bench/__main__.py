@@ -24,6 +24,7 @@ from bench.engines import (DOCKERD, DOCKERD_BIP, SERVIND_BIP, DockerdEngine, Eng
 from bench.images import push_bench_images
 from bench.measure import DOCKER, Bench, BenchFailed, Sizes, docker, progress, shut_down
 from bench.report import table
+from bench.rows import ROWS
 from tests.support.registry import free_port, start_registry, stop_registry
 
 def dockerd_unavailable() -> str | None:
@@ -37,17 +38,38 @@ def stray_processes(workdir: Path) -> list[str]:
             if any(str(workdir) in arg for arg in argv) and pid != os.getpid()]
 
 
-def run_rows(bench: Bench) -> None:
+# Rows measured with the DETACHED containers that the run-20 row leaves running.
+NEED_DETACHED = {"run-20", "rss", "list", "start"}
+
+
+def run_rows(bench: Bench, rows: set[str]) -> None:
     bench.pull_small_image()
-    bench.run_once("run", network=None)
-    bench.run_once("run-none", network="none")
-    bench.run_detached()
-    bench.memory()
-    bench.list_rate()
-    bench.restart()
-    bench.remove_detached()
-    bench.logs()
-    bench.pull()
+    if "run" in rows:
+        bench.run_once("run", network=None)
+    if "run-none" in rows:
+        bench.run_once("run-none", network="none")
+    if rows & NEED_DETACHED:
+        bench.run_detached(measured="run-20" in rows)
+        if "rss" in rows:
+            bench.memory()
+        if "list" in rows:
+            bench.list_rate()
+        if "start" in rows:
+            bench.restart()
+        bench.remove_detached()
+    if "logs" in rows:
+        bench.logs()
+    if "pull" in rows:
+        bench.pull()
+
+
+def row_keys(text: str) -> set[str]:
+    keys = {key.strip() for key in text.split(",") if key.strip()}
+    unknown = keys - {row.key for row in ROWS}
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown rows {', '.join(sorted(unknown))}; rows: {', '.join(r.key for r in ROWS)}")
+    return keys
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="one round per row: a smoke test of the suite, not a measurement")
     parser.add_argument("--no-dockerd", action="store_true", help="measure servind alone")
+    parser.add_argument("--rows", type=row_keys, default={row.key for row in ROWS},
+                        help="comma-separated rows to measure (default: all): "
+                             + ",".join(row.key for row in ROWS))
     args = parser.parse_args(argv)
     sizes = Sizes.quick() if args.quick else Sizes()
     for tool in (DOCKER, "hyperfine", "wrk"):
@@ -75,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         registry = start_registry(_mkdir(workdir / "registry"), workdir)
         stack.callback(stop_registry, registry)
         progress("building the images and pushing them to the registry")
-        push_bench_images(registry, workdir, sizes.pull_samples)
+        push_bench_images(registry, workdir, sizes.pull_samples if "pull" in args.rows else 0)
 
         servind = ServindEngine(workdir, free_port(), registry, SERVIND_BIP)
         stack.callback(shut_down, servind)
@@ -105,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                                         "{{.Server.Version}}").strip() for engine in engines}
         bench = Bench(engines, sizes)
         try:
-            run_rows(bench)
+            run_rows(bench, args.rows)
         except BenchFailed as error:
             notes.append(f"stopped early: {error}")
             status = 1

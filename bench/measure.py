@@ -148,14 +148,20 @@ class Bench:
                                                        self.sizes.run_per_round,
                                                        warmup=1 if index == 0 else 0))
 
-    def run_detached(self) -> None:
-        """Leaves DETACHED containers running on each engine, for the rows after it."""
+    def run_detached(self, *, measured: bool = True) -> None:
+        """Leaves DETACHED containers running on each engine, for the rows after it
+        (started once, unmeasured, when the run-20 row itself is left out)."""
         names = " ".join(f"bench-{n}" for n in range(1, DETACHED + 1))
         prepare = f"docker rm -f {names} >/dev/null 2>&1 || true"
         command = (f"seq {DETACHED} | xargs -P {DETACHED_PARALLEL} -I N "
                    f"docker run -d --name bench-N {SMALL_IMAGE} sleep 1000000")
-        self.alternate("run-20", self.sizes.detached_rounds,
-                       lambda engine, _: hyperfine(engine, command, 1, prepare=prepare))
+        if measured:
+            self.alternate("run-20", self.sizes.detached_rounds,
+                           lambda engine, _: hyperfine(engine, command, 1, prepare=prepare))
+        else:
+            for engine in self.engines:
+                subprocess.run(command, shell=True, check=True, env=cli_env(engine),
+                               stdout=subprocess.DEVNULL)
         for engine in self.engines:
             self.check_running(engine, DETACHED)
 
