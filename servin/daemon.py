@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import logging
 import os
 import signal
 import socket
@@ -38,6 +39,11 @@ SHUTDOWN_GRACE_SECONDS = 3.0
 
 
 class _AccessLogger(AbstractAccessLogger):
+    @property
+    def enabled(self) -> bool:
+        # Off below debug: aiohttp then skips the call and the timing of every request.
+        return logging.getLogger().isEnabledFor(logging.DEBUG)
+
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         log.debug("request", method=request.method, path=request.path_qs,
                   status=response.status, seconds=round(time, 4))

@@ -72,6 +72,9 @@ def filter_containers(containers: list[Container], filters: Filters, *,
     ``resolve`` finds a container by name or id (for before/since), ``image_ids`` an
     image id by reference (for ancestor), ``health`` a container's health status.
     """
+    ordered = sorted(containers, key=lambda c: c.created_ns, reverse=True)
+    if not filters:
+        return ordered
     check_keys(filters, ACCEPTED_FILTERS)
     for status in filters.get("status", []):
         if status not in STATUSES:
@@ -129,5 +132,4 @@ def filter_containers(containers: list[Container], filters: Filters, *,
             return False
         return True
 
-    ordered = sorted(containers, key=lambda c: c.created_ns, reverse=True)
     return [c for c in ordered if keep(c)]

@@ -117,6 +117,8 @@ class ContainerManager:
         self._restarts: dict[str, asyncio.Task[None]] = {}
         # List entries without their time-dependent Status, rebuilt after each change.
         self._summaries: dict[str, dict[str, Any]] = {}
+        # Counts the changes to what lists show (added, changed, removed containers).
+        self.generation = 0
         self._shutting_down = False
         self._log_rotator = LogRotator(runtime)
         self._networks = networks
@@ -207,6 +209,7 @@ class ContainerManager:
             await self._discard_files(container_id)
             raise
         self._containers[container_id] = container
+        self._changed(container_id)
         self._waiters[container_id] = _Waiters()
         self.publish(container, "create")
         log.info("container_created", id=container.short_id, name=name, image=config["Image"])
@@ -240,10 +243,14 @@ class ContainerManager:
                 **extra}
 
     async def _persist(self, container: Container) -> None:
-        # Every change to what the list shows is persisted: the one place to drop its entry
+        # Every change to what the list shows is persisted: the one place to note it
         # (before the write, so that a list meanwhile already shows the change).
-        self._summaries.pop(container.id, None)
+        self._changed(container.id)
         await asyncio.to_thread(save_record, self._dir(container.id), container)
+
+    def _changed(self, container_id: str) -> None:
+        self._summaries.pop(container_id, None)
+        self.generation += 1
 
     # ------------------------------------------------------------------- start
 
@@ -493,7 +500,7 @@ class ContainerManager:
                 raise Conflict(f"removal of container {container.id} is already in progress")
             previous = container.state.status
             container.state.status = "removing"
-            self._summaries.pop(container.id, None)
+            self._changed(container.id)
             # Dropping the record first makes a crash mid-way leave only an orphan.
             (self._dir(container.id) / RECORD_FILE).unlink(missing_ok=True)
             if previous not in ("exited", "created"):
@@ -503,7 +510,7 @@ class ContainerManager:
             await self._mounts.release(container.id, container.mounts, remove_volumes=volumes)
             await self._discard_files(container.id)
             del self._containers[container.id]
-            self._summaries.pop(container.id, None)
+            self._changed(container.id)
             self._names.pop(container.name, None)
             self._stopped.pop(container.id, None)
             self._trackers.pop(container.id, None)
@@ -663,7 +670,7 @@ class ContainerManager:
             except BaseException:
                 container.name = old_name
                 self._names.pop(name, None)
-                self._summaries.pop(container.id, None)
+                self._changed(container.id)
                 raise
             self._names.pop(old_name, None)
         self.publish(container, "rename", oldName="/" + old_name)

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from servin.errors import InvalidArgument
 from servin.http.context import engine_of
+from servin.http.listcache import LIST_CACHE_KEY
 from servin.http.params import json_body, query_bool, query_filters, query_int
 from servin.http.responses import json_response
 from servin.http.routing import Routes
@@ -26,9 +27,12 @@ async def create(request: web.Request) -> web.Response:
 @routes.get("/containers/json")
 async def list_containers(request: web.Request) -> web.Response:
     manager = engine_of(request).containers
-    containers = manager.list(all=query_bool(request, "all"), limit=query_int(request, "limit"),
-                              filters=query_filters(request))
-    size = query_bool(request, "size")
+    every, limit = query_bool(request, "all"), query_int(request, "limit")
+    filters, size = query_filters(request), query_bool(request, "size")
+    if not filters and not size:
+        body = await request.app[LIST_CACHE_KEY].body(manager, all=every, limit=limit)
+        return web.Response(body=body, content_type="application/json")
+    containers = manager.list(all=every, limit=limit, filters=filters)
     return json_response([await manager.summary(c, size=size) for c in containers])
 
 

@@ -257,6 +257,17 @@ def test_list_follows_every_change_after_a_listing(containers, networks, alpine,
     assert stopped["NetworkSettings"]["Networks"]["bridge"]["IPAddress"] == ""
 
 
+def test_listed_status_moves_on_with_the_clock(containers, alpine, docker_client):
+    box = containers.run(alpine, ["sleep", "30"], detach=True)
+
+    def status() -> str:
+        return next(c["Status"] for c in docker_client.api.containers() if c["Id"] == box.id)
+
+    first = status()
+    time.sleep(1.2)  # past the next whole second of the container's uptime
+    assert status() != first
+
+
 def test_remove_running_needs_force(containers, alpine, docker_client):
     container = containers.run(alpine, ["sleep", "60"], detach=True)
     with pytest.raises(docker.errors.APIError) as err:
