@@ -20,7 +20,7 @@ import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
@@ -53,7 +53,7 @@ from servin.networks.manager import NetworkManager
 from servin.oci.cgroups import host_cgroup_facts, remove_cgroup
 from servin.oci.exec import ExecRuntime
 from servin.stats.collector import StatsCollector
-from servin.oci.logfile import LogEntry, read_log
+from servin.oci.logfile import BlockTransform, read_log
 from servin.oci.runtime import AttachSocket, ExitStatus, Runtime
 from servin.oci.spec import build_spec
 from servin.oci.users import resolve_user
@@ -61,6 +61,8 @@ from servin.store import atomic_write_json
 from servin.volumes.manager import VolumeManager
 
 log = structlog.get_logger("servin.containers")
+
+T = TypeVar("T")
 
 WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
 DEFAULT_STOP_TIMEOUT = 10
@@ -743,19 +745,22 @@ class ContainerManager:
                     pending.remove(future)
         return None
 
-    def logs(self, container: Container, *, follow: bool, since_ns: int | None,
-             until_ns: int | None, tail: int | None,
-             times: bool = True) -> AsyncIterator[list[LogEntry]]:
-        """The container's log entries, in batches; NotSupported at once (before any
-        output) when its log driver keeps none. ``times=False``: no timestamps needed."""
+    @staticmethod
+    def check_logs_readable(container: Container) -> None:
         if not log_policy(container.host_config["LogConfig"]).keeps_log:
             raise NotSupported("configured logging driver does not support reading")
+
+    def logs(self, container: Container, transform: BlockTransform[T], *, follow: bool,
+             tail: int | None) -> AsyncIterator[T]:
+        """The container's log, as ``transform`` makes each block of lines; NotSupported
+        at once (before any output) when its log driver keeps none."""
+        self.check_logs_readable(container)
         stop = self._stopped.get(container.id)
         if stop is None or container.state.status not in ("running", "paused"):
             stop = asyncio.Event()
             stop.set()
-        return read_log(Path(self.files(container.id).log), follow=follow, since_ns=since_ns,
-                        until_ns=until_ns, tail=tail, stop=stop, times=times)
+        return read_log(Path(self.files(container.id).log), transform, follow=follow, tail=tail,
+                        stop=stop)
 
     # -------------------------------------------------------------- list, view
 

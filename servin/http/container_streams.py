@@ -6,6 +6,7 @@ The attach pumping serves exec sessions too (servin/http/exec.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 from typing import AsyncIterator, Awaitable, Callable
 
@@ -18,11 +19,10 @@ from servin.errors import InvalidArgument
 from servin.http.context import engine_of
 from servin.http.framing import frame
 from servin.http.hijack import MULTIPLEXED_STREAM, RAW_STREAM, HijackedResponse
+from servin.http.logrender import LogRenderer, RenderedLog
 from servin.http.params import query_bool
 from servin.http.routing import Routes
-from servin.oci.logfile import LogEntry
 from servin.oci.runtime import AttachSocket
-from servin.timefmt import rfc3339_nano
 
 routes = Routes()
 
@@ -57,26 +57,27 @@ def _tail(request: web.Request) -> int | None:
 class OutputWriter:
     """Sends chosen streams of a container's output: framed, or raw (TTY, WebSocket)."""
 
-    def __init__(self, send: Send, *, framed: bool, stdout: bool, stderr: bool,
-                 timestamps: bool = False) -> None:
+    def __init__(self, send: Send, *, framed: bool, stdout: bool, stderr: bool) -> None:
         self._send = send
         self._framed = framed
         self._streams = {name for name, wanted in (("stdout", stdout), ("stderr", stderr))
                          if wanted}
-        self._timestamps = timestamps
 
-    async def entries(self, batch: list[LogEntry]) -> None:
-        """A batch of log entries in one write: per-line writes cost a syscall each."""
-        parts = []
-        for entry in batch:
-            if entry.stream not in self._streams or not entry.data:
-                continue
-            data = entry.data
-            if self._timestamps:
-                data = rfc3339_nano(entry.time_ns).encode() + b" " + data
-            parts.append(frame(entry.stream, data) if self._framed else data)
-        if parts:
-            await self._send(b"".join(parts))
+    def log_renderer(self, *, timestamps: bool = False, since_ns: int | None = None,
+                     until_ns: int | None = None) -> LogRenderer:
+        """Renders log blocks as this writer sends output (for the log reader's thread)."""
+        return LogRenderer(frozenset(name.encode() for name in self._streams),
+                           framed=self._framed, timestamps=timestamps, since_ns=since_ns,
+                           until_ns=until_ns)
+
+    async def log(self, blocks: AsyncIterator[RenderedLog]) -> None:
+        """Rendered log blocks, a write each (per-line writes cost a syscall each)."""
+        async with contextlib.aclosing(blocks):
+            async for block in blocks:
+                if block.data:
+                    await self._send(block.data)
+                if block.ended:
+                    return
 
     async def write(self, stream: str, data: bytes) -> None:
         if stream in self._streams and data:
@@ -90,18 +91,17 @@ async def logs(request: web.Request) -> web.StreamResponse:
     stdout, stderr = query_bool(request, "stdout"), query_bool(request, "stderr")
     if not (stdout or stderr):
         raise InvalidArgument("Bad parameters: you must choose at least one stream")
-    timestamps = query_bool(request, "timestamps")
-    batches = manager.logs(container, follow=query_bool(request, "follow"),
-                           since_ns=_timestamp_ns(request, "since"),
-                           until_ns=_timestamp_ns(request, "until"), tail=_tail(request),
-                           times=timestamps)
     response = web.StreamResponse(
         headers={"Content-Type": RAW_STREAM if container.tty else MULTIPLEXED_STREAM})
-    await response.prepare(request)
     writer = OutputWriter(response.write, framed=not container.tty, stdout=stdout,
-                          stderr=stderr, timestamps=timestamps)
-    async for batch in batches:
-        await writer.entries(batch)
+                          stderr=stderr)
+    render = writer.log_renderer(timestamps=query_bool(request, "timestamps"),
+                                 since_ns=_timestamp_ns(request, "since"),
+                                 until_ns=_timestamp_ns(request, "until"))
+    blocks = manager.logs(container, render, follow=query_bool(request, "follow"),
+                          tail=_tail(request))
+    await response.prepare(request)
+    await writer.log(blocks)
     await response.write_eof()
     return response
 
@@ -116,16 +116,16 @@ class _AttachRequest:
         self.stdout = query_bool(request, "stdout")
         self.stderr = query_bool(request, "stderr")
         self.stdin = query_bool(request, "stdin") and bool(self.container.config.get("OpenStdin"))
-        # Made now: a log driver that keeps no log is refused before the hijack (501).
-        self.replay = (self.manager.logs(self.container, follow=False, since_ns=None,
-                                         until_ns=None, tail=None, times=False)
-                       if query_bool(request, "logs") else None)
+        # Checked now: a log driver that keeps no log is refused before the hijack (501).
+        self.replay = query_bool(request, "logs")
+        if self.replay:
+            self.manager.check_logs_readable(self.container)
         self.stream = query_bool(request, "stream")
 
     async def serve(self, writer: OutputWriter, stdin: AsyncIterator[bytes]) -> None:
-        if self.replay is not None:
-            async for batch in self.replay:
-                await writer.entries(batch)
+        if self.replay:
+            await writer.log(self.manager.logs(self.container, writer.log_renderer(),
+                                               follow=False, tail=None))
         if not self.stream:
             return
         socket = await self.manager.open_attach(self.container)

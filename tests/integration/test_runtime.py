@@ -8,9 +8,9 @@ import signal
 import pytest
 
 from servin.errors import NotFound
-from servin.oci.logfile import read_log
 from servin.oci.runc import OCIRuntimeError
 from servin.oci.runtime import Runtime
+from tests.support.logs import read_lines
 
 TIMEOUT = 20
 
@@ -31,7 +31,7 @@ def joined(chunks, stream: str) -> bytes:
 
 
 async def log_entries(path):
-    return [(e.stream, e.data) async for batch in read_log(path) for e in batch]
+    return [(line.stream, line.data) for line in await read_lines(path)]
 
 
 def test_output_goes_to_log_and_exit_code_is_read_back(env):

@@ -2,18 +2,24 @@ import asyncio
 from datetime import datetime, timezone
 from pathlib import Path
 
-from servin.oci.logfile import (LogEntry, parse_line, parse_timestamp_ns, read_log, rotated_numbers,
+from servin.http.logrender import LogRenderer
+from servin.oci.logfile import (log_fields, parse_timestamp_ns, read_log, rotated_numbers,
                                rotated_path, tail_start)
+from tests.support.logs import Line, lines_of, read_lines, rendered
 
 
 def line(second: int, stream: str, tag: str, text: str) -> str:
     return f"2024-05-06T07:08:{second:02d}.123456789+02:00 {stream} {tag} {text}\n"
 
 
-def collect(path: Path, **kwargs) -> list[LogEntry]:
-    async def run():
-        return [e async for batch in read_log(path, **kwargs) for e in batch]
-    return asyncio.run(run())
+def collect(path: Path, **kwargs) -> list[Line]:
+    return asyncio.run(read_lines(path, **kwargs))
+
+
+def between(path: Path, since_ns: int, until_ns: int) -> bytes:
+    both = LogRenderer(frozenset({b"stdout", b"stderr"}), framed=False, since_ns=since_ns,
+                       until_ns=until_ns)
+    return asyncio.run(rendered(path, both))
 
 
 def follow(path, **kwargs) -> tuple[list[bytes], asyncio.Task]:
@@ -21,8 +27,8 @@ def follow(path, **kwargs) -> tuple[list[bytes], asyncio.Task]:
     got: list[bytes] = []
 
     async def consume():
-        async for batch in read_log(path, **kwargs):
-            got.extend(entry.data for entry in batch)
+        async for block in read_log(path, lines_of, **kwargs):
+            got.extend(entry.data for entry in block)
 
     return got, asyncio.create_task(consume())
 
@@ -34,13 +40,18 @@ def test_timestamp_with_offset_and_nanoseconds():
     assert parse_timestamp_ns("2024-05-06T05:08:09Z") == base
 
 
-def test_parse_full_partial_and_empty_lines():
-    full = parse_line(b"2024-05-06T05:08:09.000000001Z stdout F hello world")
-    assert (full.stream, full.data, full.partial) == ("stdout", b"hello world\n", False)
-    part = parse_line(b"2024-05-06T05:08:09.000000001Z stderr P abc")
-    assert (part.stream, part.data, part.partial) == ("stderr", b"abc", True)
-    assert parse_line(b"2024-05-06T05:08:09.000000001Z stdout F ").data == b"\n"
-    assert parse_line(b"garbage") is None
+def test_fields_of_full_partial_and_empty_lines():
+    block = (b"2024-05-06T05:08:09.000000001Z stdout F hello world\n"
+             b"2024-05-06T05:08:09.000000002Z stderr P abc\n"
+             b"garbage\n"
+             b"2024-05-06T05:08:09.000000003Z stdin F not a stream\n"
+             b"2024-05-06T05:08:09.000000004Z stdout F \n"
+             b"2024-05-06T05:08:09.000000005Z stdout F")
+    assert list(log_fields(block)) == [
+        (b"2024-05-06T05:08:09.000000001Z", b"stdout", b"hello world\n"),
+        (b"2024-05-06T05:08:09.000000002Z", b"stderr", b"abc"),
+        (b"2024-05-06T05:08:09.000000004Z", b"stdout", b"\n"),
+        (b"2024-05-06T05:08:09.000000005Z", b"stdout", b"\n")]
 
 
 def test_read_all_and_tail(tmp_path):
@@ -67,8 +78,7 @@ def test_since_and_until(tmp_path):
     log = tmp_path / "log"
     log.write_text("".join(line(i, "stdout", "F", f"l{i}") for i in range(10)))
     second = parse_timestamp_ns("2024-05-06T07:08:00.123456789+02:00")
-    got = collect(log, since_ns=second + 3 * 10**9, until_ns=second + 5 * 10**9)
-    assert [e.data for e in got] == [b"l3\n", b"l4\n", b"l5\n"]
+    assert between(log, second + 3 * 10**9, second + 5 * 10**9) == b"l3\nl4\nl5\n"
 
 
 def test_missing_file_is_empty(tmp_path):
@@ -129,7 +139,7 @@ def write_rotated(tmp_path, files: list[list[int]]) -> Path:
     return log
 
 
-def texts(entries: list[LogEntry]) -> list[bytes]:
+def texts(entries: list[Line]) -> list[bytes]:
     return [e.data for e in entries]
 
 
@@ -163,8 +173,8 @@ def test_tail_start_counts_what_it_found(tmp_path):
 def test_since_and_until_span_rotated_files(tmp_path):
     log = write_rotated(tmp_path, [[0, 1], [2, 3, 4], [5, 6]])
     second = parse_timestamp_ns("2024-05-06T07:08:00.123456789+02:00")
-    got = collect(log, since_ns=second + 1 * 10**9, until_ns=second + 5 * 10**9)
-    assert texts(got) == [f"l{i}\n".encode() for i in range(1, 6)]
+    assert between(log, second + 1 * 10**9, second + 5 * 10**9) == \
+        b"".join(f"l{i}\n".encode() for i in range(1, 6))
 
 
 def test_only_rotated_files_left(tmp_path):

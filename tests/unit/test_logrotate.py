@@ -12,7 +12,8 @@ from pathlib import Path
 from servin.containers.logconfig import LogPolicy
 from servin.containers.logrotate import LogRotator, split_log
 from servin.errors import NotFound
-from servin.oci.logfile import read_log, rotated_numbers, rotated_path
+from servin.oci.logfile import rotated_numbers, rotated_path
+from tests.support.logs import read_lines
 
 
 class ConmonLikeWriter:
@@ -44,7 +45,7 @@ async def settle() -> None:
 
 
 async def all_lines(path: Path) -> list[bytes]:
-    return [e.data async for batch in read_log(path) for e in batch]
+    return [line.data for line in await read_lines(path)]
 
 
 def test_rotates_at_max_size_and_keeps_max_file_files(tmp_path):
