@@ -22,11 +22,13 @@ from servin.http.hijack import MULTIPLEXED_STREAM, RAW_STREAM, HijackedResponse
 from servin.http.logrender import LogRenderer, RenderedLog
 from servin.http.params import query_bool
 from servin.http.routing import Routes
+from servin.oci.logfile import READ_CHUNK
 from servin.oci.runtime import AttachSocket
 
 routes = Routes()
 
 STDIN_CHUNK = 32 * 1024
+LOG_WRITE_BUFFER = 4 * READ_CHUNK
 
 Send = Callable[[bytes], Awaitable[None]]
 
@@ -101,6 +103,10 @@ async def logs(request: web.Request) -> web.StreamResponse:
     blocks = manager.logs(container, render, follow=query_bool(request, "follow"),
                           tail=_tail(request))
     await response.prepare(request)
+    if request.transport is not None:
+        # Room for a whole rendered block: the reader's thread then reads and renders
+        # the next one while the client takes this one, instead of after.
+        request.transport.set_write_buffer_limits(high=LOG_WRITE_BUFFER)
     await writer.log(blocks)
     await response.write_eof()
     return response
