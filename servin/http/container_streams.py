@@ -10,7 +10,8 @@ import contextlib
 import enum
 from typing import AsyncIterator, Awaitable, Callable
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
+from aiohttp.http import WSMsgType
 
 from servin.containers.detachkeys import EscapeScanner, parse_detach_keys
 from servin.containers.manager import ContainerManager
