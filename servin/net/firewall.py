@@ -8,6 +8,10 @@ the built-in chains, so two daemons side by side never touch each other's
 rules. The whole rule set is rendered from the engine's state and swapped in
 one ``iptables-restore --noflush``, where declaring a chain flushes it: a
 daemon restart therefore drops every stale rule of the instance at once.
+
+Only the jumps from the built-in chains are not ours to flush: the first apply
+looks for them (``iptables-save``), later ones know they are there. An apply of
+the rules already in place does nothing.
 """
 
 from __future__ import annotations
@@ -131,36 +135,43 @@ async def _run(*argv: str, stdin: str | None = None) -> str:
     return out.decode()
 
 
+def present_jumps(chains: Chains, saved: str) -> set[str]:
+    """The rules of ``iptables-save`` output that name our chains, as it prints them."""
+    return {line for line in saved.splitlines()
+            if line.startswith("-A ") and chains.dnat in line}
+
+
 class Firewall:
     """Applies the instance's rule set; one apply at a time."""
 
     def __init__(self, instance: str) -> None:
         self.chains = Chains.of(instance)
         self._lock = asyncio.Lock()
-
-    async def _present_jumps(self) -> set[str]:
-        rules = set()
-        for table in ("nat", "filter"):
-            saved = await _run("iptables-save", "-t", table)
-            rules |= {line for line in saved.splitlines()
-                      if line.startswith("-A ") and self.chains.dnat in line}
-        return rules
+        # The rules of the last apply (None: none yet, or removed since).
+        self._applied: tuple[list[BridgeRules], list[PortRule]] | None = None
 
     async def apply(self, bridges: list[BridgeRules], ports: list[PortRule]) -> None:
         async with self._lock:
-            text = render(self.chains, bridges, ports, await self._present_jumps())
+            if self._applied == (bridges, ports):
+                return
+            if self._applied is None:
+                present = present_jumps(self.chains, await _run("iptables-save"))
+            else:
+                present = {f"-A {builtin} {spec}" for _, builtin, spec in self.chains.jumps()}
+            text = render(self.chains, bridges, ports, present)
             await _run("iptables-restore", "-w", "--noflush", stdin=text)
+            self._applied = (list(bridges), list(ports))
             log.debug("firewall_applied", bridges=len(bridges), ports=len(ports))
 
     async def remove(self) -> None:
         """Every rule and chain of the instance gone."""
         async with self._lock:
-            present = await self._present_jumps()
+            self._applied = None
             saved = await _run("iptables-save")
             if self.chains.dnat not in saved:
                 return
             await _run("iptables-restore", "-w", "--noflush",
-                       stdin=render_removal(self.chains, present))
+                       stdin=render_removal(self.chains, present_jumps(self.chains, saved)))
             log.info("firewall_removed", chain=self.chains.dnat)
 
 
