@@ -21,7 +21,7 @@ class ExitStatus:
     oom_killed: bool = False  # the kernel's OOM killer killed a process of the container
 
 
-def read_exit_file(path: Path, *, oom_killed: bool = False) -> ExitStatus | None:
+def read_exit_file(path: Path) -> ExitStatus | None:
     """conmon's exit file: the exit code as text; its mtime is when the container ended."""
     try:
         text = path.read_text()
@@ -29,8 +29,7 @@ def read_exit_file(path: Path, *, oom_killed: bool = False) -> ExitStatus | None
     except FileNotFoundError:
         return None
     finished = datetime.fromtimestamp(mtime_ns / 1e9, tz=timezone.utc)
-    return ExitStatus(exit_code=int(text.strip() or "-1"), finished_at=finished,
-                      oom_killed=oom_killed)
+    return ExitStatus(exit_code=int(text.strip() or "-1"), finished_at=finished)
 
 
 def read_pid(path: Path) -> int | None:

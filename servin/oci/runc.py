@@ -1,4 +1,4 @@
-"""Direct calls to runc (state, start, kill, update, delete) on one daemon's own state root."""
+"""Direct calls to runc (state, list, start, kill, update, delete) on one daemon's own state root."""
 
 from __future__ import annotations
 
@@ -46,6 +46,14 @@ def runc_error_text(output: str) -> str:
     return errors[-1] if errors else output.strip()
 
 
+def parse_states(output: bytes) -> dict[str, dict[str, Any]]:
+    """``runc list --format json`` by container id: the objects ``runc state`` prints.
+
+    runc prints ``null`` when it has no container (or no state root yet).
+    """
+    return {state["id"]: state for state in json.loads(output) or []}
+
+
 def is_not_exist(error: OCIRuntimeError) -> bool:
     return "does not exist" in error.runtime_message
 
@@ -79,6 +87,10 @@ class Runc:
                 return None
             raise
         return json.loads(out)
+
+    async def states(self) -> dict[str, dict[str, Any]]:
+        """The state of every container of the state root, by id, from one process."""
+        return parse_states(await self.run("list", "--format", "json"))
 
     async def start(self, container_id: str) -> None:
         await self.run("start", container_id)

@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import attrs
 import structlog
 
 from servin.errors import NotFound, SystemFailure
@@ -95,6 +96,10 @@ class Runtime:
         """runc's state (``status``: created, running, paused, stopped), None if runc does not know it."""
         return await self.runc.state(container_id)
 
+    async def states(self) -> dict[str, dict[str, Any]]:
+        """``state`` of every container runc knows, by id: one runc process for all."""
+        return await self.runc.states()
+
     async def kill(self, container_id: str, signal: int = signals.SIGKILL, *, all: bool = False) -> None:
         await self.runc.kill(container_id, signal, all=all)
 
@@ -119,7 +124,11 @@ class Runtime:
 
     def read_exit(self, container_id: str) -> ExitStatus | None:
         files = self._files(container_id)
-        return read_exit_file(files.exit_file, oom_killed=self._oom_killed(files))
+        status = read_exit_file(files.exit_file)
+        # Asked only once there is an exit: it reads the bundle's spec and the cgroup.
+        if status is None or not self._oom_killed(files):
+            return status
+        return attrs.evolve(status, oom_killed=True)
 
     def _oom_killed(self, files: ConmonFiles) -> bool:
         """conmon's OOM mark, or (should conmon have missed the event as its container

@@ -224,6 +224,25 @@ def test_two_exec_roots_do_not_see_each_others_containers(env):
     run(scenario())
 
 
+def test_states_of_every_container_from_one_call(env):
+    async def scenario():
+        rt = env.runtime()
+        assert await rt.states() == {}  # not even a state root yet
+        running = await env.create(rt, "up", env.bundle("up", ["sleep", "1000"]))
+        await rt.start("up")
+        created = await env.create(rt, "new", env.bundle("new", ["true"]))
+        states = await rt.states()
+        assert {cid: (s["status"], s["pid"]) for cid, s in states.items()} == {
+            "up": ("running", running), "new": ("created", created)}
+        await rt.kill("up", signal.SIGKILL)
+        await rt.wait_exit("up")
+        assert (await rt.states())["up"]["status"] == "stopped"
+        await rt.delete("up")
+        await rt.delete("new", force=True)
+        assert await rt.states() == {}
+    run(scenario())
+
+
 def test_closing_an_attach_ends_a_pending_read(env):
     async def scenario():
         rt = env.runtime()
