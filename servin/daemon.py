@@ -131,13 +131,12 @@ async def serve(config: DaemonConfig) -> None:
         for listener in listeners:
             await web.SockSite(runner, listener.sock).start()
 
-        runc, conmon = await asyncio.gather(hostinfo.binary_version("runc"),
-                                            hostinfo.binary_version("conmon"))
+        # runc's and conmon's versions are left to /info and /version: asking them here
+        # cost every start two processes.
         log.info("daemon_started", version=__version__, api_version=API_VERSION, pid=os.getpid(),
                  hosts=[str(listener.host) for listener in listeners],
                  data_root=str(config.data_root), exec_root=str(config.exec_root),
                  engine_id=hostinfo.engine_id(config.data_root),
-                 runc=runc.version if runc else None, conmon=conmon.version if conmon else None,
                  live_restore=config.live_restore)
         notify_systemd("READY=1")
         await stop.wait()
