@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import structlog
 
 from servin.config import DaemonConfig
@@ -30,9 +32,9 @@ class Engine:
     async def start(self) -> None:
         for path in (self.config.data_root, self.config.exec_root):
             path.mkdir(parents=True, exist_ok=True, mode=0o711)
-        await self.images.load()
-        await self.networks.load()
-        await self.volumes.load()
+        # Independent of each other (the networks' wait on iptables the longest); the
+        # containers need all three.
+        await asyncio.gather(self.images.load(), self.networks.load(), self.volumes.load())
         await self.containers.restore()
         log.info("engine_started", data_root=str(self.config.data_root))
 
