@@ -10,15 +10,15 @@ kept, as the image author made them.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
+import itertools
 import os
 import shutil
 import stat
 import tarfile
 import zlib
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO, Iterable, Iterator
 
 import attrs
 
@@ -32,7 +32,9 @@ PAX_XATTR_PREFIX = "SCHILY.xattr."
 MAX_SYMLINK_HOPS = 40
 CHUNK = 1024 * 1024
 
+PIECE = 256 * 1024   # uncompressed bytes handled at a time
 GZIP_MAGIC = b"\x1f\x8b"
+GZIP_WBITS = 16 + zlib.MAX_WBITS
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
@@ -46,62 +48,111 @@ class UnpackResult:
     size: int      # bytes of regular file content in the layer
 
 
-ReadCallback = Callable[[int], None]
+def _inflate(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The uncompressed pieces of a layer blob given in chunks: plain tar or gzip.
+
+    Gzip members may follow each other, with zero padding between them, as
+    gzip readers allow; pieces are at most PIECE bytes, so they stay in cache.
+    """
+    head = b""
+    for chunk in chunks:
+        head += chunk
+        if len(head) >= len(ZSTD_MAGIC):
+            break
+    if head.startswith(ZSTD_MAGIC):
+        raise ArchiveError("unsupported layer compression: zstd")
+    if not head.startswith(GZIP_MAGIC):
+        yield from (chunk for chunk in itertools.chain([head], chunks) if chunk)
+        return
+    decompressor = zlib.decompressobj(GZIP_WBITS)
+    for chunk in itertools.chain([head], chunks):
+        while chunk:
+            if decompressor.eof:
+                chunk = chunk.lstrip(b"\0")
+                if not chunk:
+                    break
+                decompressor = zlib.decompressobj(GZIP_WBITS)
+            piece = decompressor.decompress(chunk, PIECE)
+            chunk = decompressor.unconsumed_tail or decompressor.unused_data
+            if piece:
+                yield piece
+    if not decompressor.eof:
+        raise EOFError("the compressed layer ends before its end-of-stream marker")
 
 
-class _CountingReader:
-    """Reports how many (compressed) bytes were consumed, for progress."""
+class TarStream:
+    """A layer's uncompressed tar, read once from front to back and hashed (its diff id).
 
-    def __init__(self, raw: BinaryIO, on_read: ReadCallback | None) -> None:
-        self._raw = raw
-        self._on_read = on_read
+    tarfile reads headers through ``read``/``seek``/``tell`` (seeking forward
+    only); regular files' bodies go straight from the uncompressed pieces to
+    their files with :meth:`copy_to`, without tarfile's buffering and copies.
+    """
 
-    def read(self, size: int = -1) -> bytes:
-        data = self._raw.read(size)
-        if self._on_read is not None and data:
-            self._on_read(len(data))
-        return data
-
-
-class _HashingReader:
-    """Hashes the uncompressed tar stream as tarfile reads it: the layer's diff id."""
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self._raw = raw
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._pieces = _inflate(iter(chunks))
+        self._piece = memoryview(b"")
+        self._at = 0     # read position in the current piece
+        self._pos = 0    # read position in the stream
         self.hash = hashlib.sha256()
 
-    def read(self, size: int = -1) -> bytes:
-        data = self._raw.read(size)
-        self.hash.update(data)
-        return data
+    def _take(self, size: int) -> memoryview:
+        """Up to ``size`` bytes from the read position; empty at the end of the stream."""
+        if self._at == len(self._piece):
+            piece = next(self._pieces, b"")
+            self.hash.update(piece)
+            self._piece, self._at = memoryview(piece), 0
+        end = min(len(self._piece), self._at + size)
+        view = self._piece[self._at:end]
+        self._pos += end - self._at
+        self._at = end
+        return view
+
+    def read(self, size: int) -> bytes:
+        parts = []
+        while size > 0 and (view := self._take(size)):
+            parts.append(view)
+            size -= len(view)
+        return b"".join(parts)
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int) -> int:
+        if offset < self._pos:
+            raise tarfile.StreamError("seeking backwards is not allowed")
+        while self._pos < offset and self._take(offset - self._pos):
+            pass
+        return self._pos
+
+    def copy_to(self, fd: int, offset: int, size: int) -> None:
+        """Write the ``size`` bytes at ``offset`` (ahead of the read position) to ``fd``."""
+        self.seek(offset)
+        while size > 0:
+            view = self._take(size)
+            if not view:
+                raise tarfile.ReadError("unexpected end of data")
+            size -= len(view)
+            while view:
+                view = view[os.write(fd, view):]
 
     def drain(self) -> None:
-        while self.read(CHUNK):
+        """Read to the end: what follows the tar's end marker counts toward the diff id."""
+        while self._take(PIECE):
             pass
 
 
-def open_decompressed(blob: BinaryIO, on_read: ReadCallback | None = None) -> BinaryIO:
-    """The uncompressed stream of a layer blob (plain tar or gzip)."""
-    magic = blob.read(4)
-    blob.seek(0)
-    counted = _CountingReader(blob, on_read)
-    if magic.startswith(GZIP_MAGIC):
-        return gzip.GzipFile(fileobj=counted, mode="rb")  # type: ignore[arg-type]
-    if magic == ZSTD_MAGIC:
-        raise ArchiveError("unsupported layer compression: zstd")
-    return counted  # type: ignore[return-value]
-
-
-def unpack_layer(blob: Path, dest: Path, on_read: ReadCallback | None = None) -> UnpackResult:
-    """Unpack the layer blob at ``blob`` into the empty directory ``dest``."""
-    with open(blob, "rb") as raw:
-        hashing = _HashingReader(open_decompressed(raw, on_read))
-        try:
-            size = Unpacker(str(dest)).run(hashing)
-        except (tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
-            raise ArchiveError(f"invalid layer archive: {exc}") from None
-        hashing.drain()
-    return UnpackResult("sha256:" + hashing.hash.hexdigest(), size)
+def unpack_layer(chunks: Iterable[bytes], dest: Path) -> UnpackResult:
+    """Unpack the layer blob given as ``chunks`` into the empty directory ``dest``."""
+    stream = TarStream(chunks)
+    try:
+        # Not tarfile's stream mode: TarStream is the stream, without a second buffer.
+        with tarfile.TarFile(fileobj=stream,  # type: ignore[arg-type]
+                             format=tarfile.PAX_FORMAT) as tar:
+            size = Unpacker(str(dest)).unpack(tar)
+        stream.drain()
+    except (tarfile.TarError, EOFError, zlib.error) as exc:
+        raise ArchiveError(f"invalid layer archive: {exc}") from None
+    return UnpackResult("sha256:" + stream.hash.hexdigest(), size)
 
 
 def clean_member_path(name: str) -> list[str]:
@@ -130,9 +181,13 @@ class Unpacker:
         self.size = 0
 
     def run(self, stream: BinaryIO) -> int:
+        """Unpack a tar read from front to back."""
         with tarfile.open(fileobj=stream, mode="r|", format=tarfile.PAX_FORMAT) as tar:
-            for member in tar:
-                self._member(tar, member)
+            return self.unpack(tar)
+
+    def unpack(self, tar: tarfile.TarFile) -> int:
+        for member in tar:
+            self._member(tar, member)
         # Directory mtimes last: creating entries inside them changed them.
         for path, mtime_ns in reversed(self.dir_times):
             os.utime(path, ns=(mtime_ns, mtime_ns), follow_symlinks=False)
@@ -220,9 +275,12 @@ class Unpacker:
         elif member.isreg():
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
             with os.fdopen(fd, "wb") as out:
-                source = tar.extractfile(member)
-                assert source is not None  # a regular member always has a body
-                shutil.copyfileobj(source, out, CHUNK)
+                if isinstance(tar.fileobj, TarStream) and not member.issparse():
+                    tar.fileobj.copy_to(fd, member.offset_data, member.size)
+                else:
+                    source = tar.extractfile(member)
+                    assert source is not None  # a regular member always has a body
+                    shutil.copyfileobj(source, out, CHUNK)
             self.size += member.size
         elif member.issym():
             os.symlink(member.linkname, path)

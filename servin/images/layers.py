@@ -17,7 +17,6 @@ import hashlib
 import os
 import shutil
 import tempfile
-import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -26,7 +25,6 @@ import cattrs
 import structlog
 
 from servin.errors import NotFound
-from servin.images.archive import ArchiveError, ReadCallback, unpack_layer
 from servin.mounts import is_mountpoint, mount, unmount
 from servin.store import atomic_write, atomic_write_json, read_json, remove_stale_temps
 
@@ -129,37 +127,43 @@ class LayerStore:
 
     # ---- image layers -----------------------------------------------------------------
 
-    async def register(self, parent: str | None, diff_id: str, blob: Path,
-                       on_read: ReadCallback | None = None) -> Layer:
-        """Unpack a layer blob on top of ``parent`` unless that layer exists already.
+    def make_staged(self) -> Path:
+        """A new directory to unpack a layer into, as ``<dir>/diff``; see :meth:`commit`.
 
-        The layer is unpacked in a temporary directory that is renamed into place
-        only when complete, so a crash never leaves a half layer visible.
+        Blocking: for the thread that unpacks. The directory stays invisible until
+        committed, and a crash leaves it to be collected at load.
+        """
+        staged = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=self.root))
+        (staged / "diff").mkdir()
+        return staged
+
+    async def discard(self, *staged: Path) -> None:
+        """Remove staged directories."""
+        if staged:
+            await asyncio.to_thread(lambda: [shutil.rmtree(path, True) for path in staged])
+
+    async def commit(self, staged: Path, parent: str | None, diff_id: str, size: int) -> Layer:
+        """Make the unpacked layer in ``staged`` the layer ``diff_id`` on top of ``parent``.
+
+        The parent must be registered already: the layer's ``lower`` names it.
+        If that layer exists already (another pull made it), ``staged`` goes.
         """
         chain = chain_id(parent, diff_id)
         async with self._locks[_key(chain)]:
             existing = self.get(chain)
             if existing is not None:
+                await self.discard(staged)
                 return existing
-            started = time.monotonic()
-            tmp = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix=TEMP_PREFIX,
-                                               dir=self.root))
+            layer = Layer(chain, diff_id, parent, size)
             try:
-                (tmp / "diff").mkdir()
-                result = await asyncio.to_thread(unpack_layer, blob, tmp / "diff", on_read)
-                if result.diff_id != diff_id:
-                    raise ArchiveError(f"layer content does not match the image config: "
-                                       f"diff id {result.diff_id}, expected {diff_id}")
-                layer = Layer(chain, diff_id, parent, result.size)
-                await asyncio.to_thread(self._commit_dir, tmp, _key(chain), parent)
+                await asyncio.to_thread(self._commit_dir, staged, _key(chain), parent)
             except BaseException:
-                await asyncio.to_thread(shutil.rmtree, tmp, True)
+                await self.discard(staged)
                 raise
             await asyncio.to_thread(atomic_write_json, self.layerdb / f"{_key(chain)}.json",
                                     cattrs.unstructure(layer))
             self._layers[_key(chain)] = layer
-        log.info("layer_unpacked", chain_id=chain, size=layer.size,
-                 seconds=round(time.monotonic() - started, 3))
+        log.info("layer_registered", chain_id=chain, size=size)
         return layer
 
     def _commit_dir(self, tmp: Path, key: str, parent: str | None) -> None:
@@ -168,6 +172,8 @@ class LayerStore:
         if parent is not None:
             atomic_write(tmp / "lower", self._lower_of(parent).encode(), 0o644)
         final = self.root / key
+        # An unrecorded directory of that key was left by an interrupted commit.
+        shutil.rmtree(final, ignore_errors=True)
         os.rename(tmp, final)
         (self.links / link).symlink_to(Path("..") / key / "diff")
 

@@ -3,21 +3,30 @@
 The manifest (and, for a manifest list or OCI index, the linux/amd64 entry) is
 resolved before the first progress message, so "not found" and "access
 denied" reach the client as plain HTTP errors, as from dockerd. Layers download
-three at a time into the content store's ingest area, are verified against
-their digests, then unpacked in order into the layer store.
+three at a time; each one is unpacked as it arrives, by a thread of its own,
+into a staged directory of the layer store (one pass over its bytes: the
+blob's digest, gunzip, the diff id and the files). Once all are verified
+against both digests, they are registered in order, each on its parent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import attrs
 import structlog
 
 from servin.errors import NotFound, ServinError, SystemFailure
-from servin.images.content import ContentStore, DigestMismatch, Ingest, sha256_digest
+from servin.images.archive import ArchiveError, unpack_layer
+from servin.images.cleanup import run_to_end
+from servin.images.content import ContentStore, DigestMismatch, sha256_digest
+from servin.images.feed import ChunkFeed
 from servin.images.imagestore import Image, ImageStore
 from servin.images.layers import LayerStore, chain_ids
 from servin.images.progress import ProgressMessage, ProgressSink
@@ -31,6 +40,14 @@ PLATFORM_OS = "linux"
 PLATFORM_ARCH = "amd64"
 MAX_CONCURRENT_DOWNLOADS = 3
 PROGRESS_INTERVAL = 0.1
+
+
+@attrs.frozen
+class StagedLayer:
+    """A layer unpacked and verified in a directory of its own, not registered yet."""
+
+    path: Path
+    size: int
 
 
 @attrs.frozen
@@ -151,61 +168,120 @@ class Puller:
         for descriptor, absent in zip(descriptors, missing):
             status = "Pulling fs layer" if absent else "Already exists"
             await self.progress.send(ProgressMessage(status, id=short_id(descriptor["digest"])))
-        slots = asyncio.Semaphore(MAX_CONCURRENT_DOWNLOADS)
-        downloads = {i: asyncio.create_task(self._download(descriptors[i], slots))
-                     for i, absent in enumerate(missing) if absent}
+        wanted = {i: (descriptors[i], diff_ids[i]) for i, absent in enumerate(missing) if absent}
+        staged = await self._stage_layers(wanted)
+        # Registered only once every layer is verified: a bad one leaves none behind.
         try:
-            for i, task in downloads.items():
-                ingest = await task
-                try:
-                    await self._extract(descriptors[i], diff_ids[i],
-                                        chains[i - 1] if i else None, ingest)
-                finally:
-                    await asyncio.to_thread(ingest.discard)
-        except BaseException:
-            for task in downloads.values():
-                task.cancel()
-            results = await asyncio.gather(*downloads.values(), return_exceptions=True)
-            for result in results:
-                if isinstance(result, Ingest):
-                    await asyncio.to_thread(result.discard)
-            raise
+            for i, (descriptor, diff_id) in wanted.items():
+                layer_id, size = short_id(descriptor["digest"]), descriptor.get("size")
+                await self.progress.send(ProgressMessage("Extracting", id=layer_id,
+                                                         current=size, total=size))
+                layer = staged.pop(i)
+                await self.layers.commit(layer.path, chains[i - 1] if i else None, diff_id,
+                                         layer.size)
+                await self.progress.send(ProgressMessage("Pull complete", id=layer_id))
+        finally:
+            await run_to_end(self.layers.discard(*(layer.path for layer in staged.values())))
 
-    async def _download(self, descriptor: dict, slots: asyncio.Semaphore) -> Ingest:
+    async def _stage_layers(self, wanted: dict[int, tuple[dict, str]]
+                            ) -> dict[int, StagedLayer]:
+        """Download and unpack the layers, a few at a time; the first failure stops all."""
+        if not wanted:
+            return {}
+        slots = asyncio.Semaphore(MAX_CONCURRENT_DOWNLOADS)
+        # Threads of this pull's own: each one waits on its download, for as long as it lasts.
+        pool = ThreadPoolExecutor(MAX_CONCURRENT_DOWNLOADS, thread_name_prefix="layer-unpack")
+        tasks = {i: asyncio.create_task(self._stage(descriptor, diff_id, slots, pool))
+                 for i, (descriptor, diff_id) in wanted.items()}
+        try:
+            done, _ = await asyncio.wait(tasks.values(), return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()   # raises the failure, if there is one
+            return {i: task.result() for i, task in tasks.items()}
+        except BaseException:
+            for task in tasks.values():
+                task.cancel()
+            await run_to_end(self._discard_staged(*tasks.values()))
+            raise
+        finally:
+            pool.shutdown(wait=False)
+
+    async def _stage(self, descriptor: dict, diff_id: str, slots: asyncio.Semaphore,
+                     pool: ThreadPoolExecutor) -> StagedLayer:
+        """One layer, unpacked by a thread as it downloads."""
         layer_id = short_id(descriptor["digest"])
         if slots.locked():
             await self.progress.send(ProgressMessage("Waiting", id=layer_id))
         async with slots:
-            ingest = self.content.ingest(descriptor["digest"])
+            started = time.monotonic()
+            feed = ChunkFeed()
+            unpacking = asyncio.get_running_loop().run_in_executor(
+                pool, unpack_verified, self.layers, feed, descriptor["digest"], diff_id)
             try:
-                total = descriptor.get("size")
-                throttle = Throttle()
-                async for chunk in self.client.stream_blob(descriptor["digest"]):
-                    await ingest.write(chunk)
-                    if throttle.ready():
-                        await self.progress.send(ProgressMessage(
-                            "Downloading", id=layer_id, current=ingest.size, total=total))
+                await self._download(descriptor, feed)
                 await self.progress.send(ProgressMessage("Verifying Checksum", id=layer_id))
-                await ingest.verify(what="filesystem layer")
+                # Shielded: when cancelled, the thread is stopped and waited for below.
+                staged = await asyncio.shield(unpacking)
+                await self.progress.send(ProgressMessage("Download complete", id=layer_id))
             except BaseException:
-                await asyncio.to_thread(ingest.discard)
+                feed.abort()
+                await run_to_end(self._discard_staged(unpacking))
                 raise
-            await self.progress.send(ProgressMessage("Download complete", id=layer_id))
-            return ingest
+        log.info("layer_unpacked", digest=descriptor["digest"], size=staged.size,
+                 seconds=round(time.monotonic() - started, 3))
+        return staged
 
-    async def _extract(self, descriptor: dict, diff_id: str, parent: str | None,
-                       ingest: Ingest) -> None:
-        layer_id = short_id(descriptor["digest"])
-        consumed = [0]   # updated from the unpacking thread
+    async def _discard_staged(self, *stagings: asyncio.Future[StagedLayer]) -> None:
+        """Wait for ``stagings`` to end; remove the layers they staged."""
+        outcomes = await asyncio.gather(*stagings, return_exceptions=True)
+        await self.layers.discard(*(outcome.path for outcome in outcomes
+                                    if isinstance(outcome, StagedLayer)))
 
-        def on_read(size: int) -> None:
-            consumed[0] += size
+    async def _download(self, descriptor: dict, feed: ChunkFeed) -> None:
+        digest, total = descriptor["digest"], descriptor.get("size")
+        layer_id = short_id(digest)
+        throttle = Throttle()
+        async with contextlib.aclosing(self.client.stream_blob(digest)) as chunks:
+            async for chunk in chunks:
+                if total is not None and feed.fed + len(chunk) > total:
+                    raise DigestMismatch(f"filesystem layer verification failed for digest "
+                                         f"{digest}: more than the {total} bytes the manifest "
+                                         f"gives")
+                if not await feed.put(chunk):
+                    break   # the unpacking failed: its error is the one to report
+                if throttle.ready():
+                    await self.progress.send(ProgressMessage(
+                        "Downloading", id=layer_id, current=feed.fed, total=total))
+        feed.end()
 
-        register = asyncio.create_task(self.layers.register(parent, diff_id, ingest.path,
-                                                            on_read))
-        while not register.done():
-            await asyncio.wait({register}, timeout=PROGRESS_INTERVAL)
-            await self.progress.send(ProgressMessage("Extracting", id=layer_id,
-                                                     current=consumed[0], total=ingest.size))
-        await register
-        await self.progress.send(ProgressMessage("Pull complete", id=layer_id))
+
+def unpack_verified(layers: LayerStore, feed: ChunkFeed, digest: str,
+                    diff_id: str) -> StagedLayer:
+    """Unpack a layer download as it arrives into a staged directory; check both digests.
+
+    Runs in a thread; the staged directory goes again if anything fails. The
+    blob's digest decides first: a corrupt download is a verification failure
+    even when it also broke the archive.
+    """
+    mismatch = f"filesystem layer verification failed for digest {digest}"
+    staged = layers.make_staged()
+    try:
+        try:
+            result = unpack_layer(feed, staged / "diff")
+        except ArchiveError:
+            feed.drain()
+            if feed.digest() != digest:
+                raise DigestMismatch(mismatch) from None
+            raise
+        feed.drain()   # what follows the archive counts toward the blob's digest
+        if feed.digest() != digest:
+            raise DigestMismatch(mismatch)
+        if result.diff_id != diff_id:
+            raise ArchiveError(f"layer content does not match the image config: "
+                               f"diff id {result.diff_id}, expected {diff_id}")
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    finally:
+        feed.stop()
+    return StagedLayer(staged, result.size)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import random
 import stat
 import tarfile
 from pathlib import Path
@@ -15,13 +16,16 @@ from servin.images.archive import ArchiveError, unpack_layer
 from tests.support.registry import Entry, layer_tar
 
 
+def chunked(blob: bytes, size: int = 1000) -> list[bytes]:
+    """A blob in small chunks, as a download gives it: entries straddle them."""
+    return [blob[i:i + size] for i in range(0, len(blob), size)]
+
+
 def unpack(tmp_path: Path, entries: list[Entry], *, compress: bool = False):
     data = layer_tar(entries)
-    blob = tmp_path / "blob"
-    blob.write_bytes(gzip.compress(data) if compress else data)
     dest = tmp_path / "diff"
     dest.mkdir()
-    return unpack_layer(blob, dest), dest, data
+    return unpack_layer(chunked(gzip.compress(data) if compress else data), dest), dest, data
 
 
 def test_whiteouts_become_overlay_whiteouts(tmp_path):
@@ -117,8 +121,43 @@ def test_later_entries_replace_earlier_ones(tmp_path):
 
 
 def test_corrupt_archive_is_an_archive_error(tmp_path):
-    blob = tmp_path / "blob"
-    blob.write_bytes(gzip.compress(b"not a tar at all" * 100)[:50])
     (tmp_path / "diff").mkdir()
     with pytest.raises(ArchiveError, match="invalid layer archive"):
-        unpack_layer(blob, tmp_path / "diff")
+        unpack_layer([gzip.compress(b"not a tar at all" * 100)[:50]], tmp_path / "diff")
+
+
+def test_files_span_chunks_and_pieces(tmp_path):
+    noise = random.Random(1).randbytes(600_000)   # incompressible: stored gzip blocks
+    zeros = bytes(1_000_000)                       # one chunk inflates into many pieces
+    result, dest, data = unpack(tmp_path, [Entry("noise", noise), Entry("zeros", zeros),
+                                           Entry("small", b"s")], compress=True)
+    assert (dest / "noise").read_bytes() == noise
+    assert (dest / "zeros").read_bytes() == zeros
+    assert (dest / "small").read_bytes() == b"s"
+    assert result.diff_id == "sha256:" + hashlib.sha256(data).hexdigest()
+    assert result.size == len(noise) + len(zeros) + 1
+
+
+def test_gzip_members_in_a_row_and_what_follows_the_tar_count(tmp_path):
+    data = layer_tar([Entry("a", b"first"), Entry("b", b"second" * 300)])
+    tail = b"after the end of the archive"
+    blob = gzip.compress(data[:700]) + bytes(10) + gzip.compress(data[700:] + tail)
+    dest = tmp_path / "diff"
+    dest.mkdir()
+    result = unpack_layer(chunked(blob, 100), dest)
+    assert (dest / "a").read_bytes() == b"first"
+    assert (dest / "b").read_bytes() == b"second" * 300
+    assert result.diff_id == "sha256:" + hashlib.sha256(data + tail).hexdigest()
+
+
+def test_a_truncated_gzip_stream_is_an_archive_error(tmp_path):
+    blob = gzip.compress(layer_tar([Entry("a", b"complete tar, cut trailer")]))
+    (tmp_path / "diff").mkdir()
+    with pytest.raises(ArchiveError, match="ends before its end-of-stream marker"):
+        unpack_layer(chunked(blob[:-8]), tmp_path / "diff")
+
+
+def test_zstd_layers_are_refused(tmp_path):
+    (tmp_path / "diff").mkdir()
+    with pytest.raises(ArchiveError, match="unsupported layer compression: zstd"):
+        unpack_layer([b"\x28\xb5", b"\x2f\xfd" + bytes(100)], tmp_path / "diff")
