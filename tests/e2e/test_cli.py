@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from tests.support.registry import push_image
+
 
 @pytest.fixture
 def cli(docker_cli, alpine, containers):
@@ -26,9 +28,11 @@ def test_run_exit_code_is_the_containers(cli):
     assert result.stderr == "bad\n"
 
 
-def test_run_pulls_a_missing_image(docker_cli, containers):
-    result = docker_cli("run", "--rm", "busybox", "echo", "pulled")
-    assert "Unable to find image 'busybox:latest' locally" in result.stderr
+def test_run_pulls_a_missing_image(docker_cli, containers, registry, test_images):
+    # A repository of its own: no other test can have pulled it into this servind.
+    push_image(registry.url, "library/cli-pull", "latest", test_images.images["busybox"])
+    result = docker_cli("run", "--rm", "cli-pull", "echo", "pulled")
+    assert "Unable to find image 'cli-pull:latest' locally" in result.stderr
     assert result.stdout == "pulled\n"
 
 
