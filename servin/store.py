@@ -22,14 +22,18 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
+def atomic_write(path: Path, data: bytes, mode: int = 0o600, *, durable: bool = True) -> None:
+    """``durable=False`` skips both fsyncs, for files made again from the engine's records
+    before each use (a container's /etc files, its OCI bundle): readers still never see
+    a torn file, and no start waits for the disk."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
@@ -38,11 +42,12 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
         except FileNotFoundError:
             pass
         raise
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)
 
 
-def atomic_write_json(path: Path, obj: Any, mode: int = 0o600) -> None:
-    atomic_write(path, json.dumps(obj, separators=(",", ":")).encode(), mode)
+def atomic_write_json(path: Path, obj: Any, mode: int = 0o600, *, durable: bool = True) -> None:
+    atomic_write(path, json.dumps(obj, separators=(",", ":")).encode(), mode, durable=durable)
 
 
 def read_json(path: Path) -> Any:

@@ -114,7 +114,8 @@ def write_etc_files(directory: Path, *, hostname: str, host_network: bool,
              "/etc/hosts": (directory / "hosts", hosts),
              "/etc/resolv.conf": (directory / "resolv.conf", resolv)}
     for path, text in files.values():
-        atomic_write(path, text.encode(), mode=0o644)
+        # Made again at each start: no need to wait for the disk.
+        atomic_write(path, text.encode(), mode=0o644, durable=False)
     return {target: path for target, (path, _) in files.items()}
 
 
