@@ -15,7 +15,7 @@ from servin.containers.etcfiles import etc_file_options, write_etc_files
 from servin.containers.record import Container
 from servin.containers.views import ContainerFiles
 from servin.errors import Conflict, Forbidden, InvalidArgument, NotFound
-from servin.networks.manager import EndpointRequest, NetworkManager
+from servin.networks.manager import EndpointRequest, NetworkManager, PortRequest
 from servin.oci.spec import NamespaceMode
 
 DEFAULT_NETWORK = "bridge"
@@ -96,6 +96,7 @@ class ContainerNetworking:
         """The network namespace the container joins, and the /etc files it binds."""
         mode = container.host_config["NetworkMode"]
         if mode == "host":
+            await write_network_etc_files(self._networks, container, files)
             return NamespaceMode.host(), files.etc_mounts()
         donor_ref = shared_container(mode)
         if donor_ref:
@@ -109,19 +110,19 @@ class ContainerNetworking:
             container.config["Domainname"] = donor.config.get("Domainname") or ""
             return NamespaceMode.join(path), files_of(donor.id).etc_mounts()
         if mode == "none":
+            await write_network_etc_files(self._networks, container, files)
             return NamespaceMode.private(), files.etc_mounts()
+        mac = container.config.get("MacAddress") or ""  # the first network's
+        endpoints = [(settings.get("NetworkID") or name,
+                      _endpoint_request(settings, mac=mac if n == 0 else ""))
+                     for n, (name, settings) in enumerate(container.endpoints.items())]
+        ports = PortRequest(container.host_config.get("PortBindings"),
+                            container.config.get("ExposedPorts"),
+                            bool(container.host_config.get("PublishAllPorts")))
         path = await self._networks.create_sandbox(container.id, name=container.name,
-                                                   hostname=container.config["Hostname"])
+                                                   hostname=container.config["Hostname"],
+                                                   endpoints=endpoints, ports=ports)
         try:
-            primary = True
-            for name, settings in container.endpoints.items():
-                mac = container.config.get("MacAddress") or "" if primary else ""
-                await self._networks.connect(container.id, settings.get("NetworkID") or name,
-                                             _endpoint_request(settings, mac=mac))
-                primary = False
-            await self._networks.publish(container.id, container.host_config.get("PortBindings"),
-                                         container.config.get("ExposedPorts"),
-                                         bool(container.host_config.get("PublishAllPorts")))
             await write_network_etc_files(self._networks, container, files)
         except BaseException:
             await self._networks.release(container.id)
@@ -204,10 +205,12 @@ class ContainerNetworking:
 
 async def write_network_etc_files(networks: NetworkManager, container: Container,
                                   files: ContainerFiles) -> None:
-    """/etc/hosts with the container's addresses (and links), resolv.conf naming the
-    embedded DNS server on user-defined networks."""
+    """The /etc files, made again at each start as dockerd does: /etc/hosts with the
+    container's addresses (and links), resolv.conf naming the embedded DNS server on
+    user-defined networks; the host's with the host's network."""
     await asyncio.to_thread(
         write_etc_files, Path(files.hostname).parent, hostname=container.config["Hostname"],
-        host_network=False, own_entries=networks.hosts_entries(container.id),
+        host_network=container.host_config["NetworkMode"] == "host",
+        own_entries=networks.hosts_entries(container.id),
         embedded_dns=networks.uses_embedded_dns(container.id),
         **etc_file_options(container.host_config))

@@ -26,9 +26,9 @@ import dns.rdatatype
 import dns.rrset
 import dns.reversename
 import structlog
-from pyroute2 import netns
 
 from servin.net.ipam import Address
+from servin.net.links import sockets_in
 
 log = structlog.get_logger("servin.net")
 
@@ -73,8 +73,7 @@ class SandboxDns:
         self._tasks: set[asyncio.Task] = set()
 
     async def start(self) -> None:
-        udp = await asyncio.to_thread(_socket_in, self.sandbox, socket.SOCK_DGRAM)
-        tcp = await asyncio.to_thread(_socket_in, self.sandbox, socket.SOCK_STREAM)
+        udp, tcp = await sockets_in(self.sandbox, socket.SOCK_DGRAM, socket.SOCK_STREAM)
         try:
             udp.bind((LISTEN_ADDRESS, 53))
             tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -174,13 +173,6 @@ def _reply(query: dns.message.Message, rcode: int) -> dns.message.Message:
     reply = dns.message.make_response(query, recursion_available=True)
     reply.set_rcode(rcode)
     return reply
-
-
-def _socket_in(sandbox: Path, kind: int) -> socket.socket:
-    # flags=0: the namespace must exist already (pyroute2 would make one for O_CREAT).
-    sock = netns.create_socket(str(sandbox), socket.AF_INET, kind, flags=0)
-    sock.setblocking(False)
-    return sock
 
 
 class _UdpServer(asyncio.DatagramProtocol):

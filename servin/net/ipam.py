@@ -1,9 +1,11 @@
 """Address management of bridge networks, as libnetwork's default IPAM driver does it.
 
-Pure logic: the state (every network's subnets and every address handed out)
-serialises to JSON with ``to_json``/``from_json`` and the networks manager
-persists it atomically after each change, so no address is handed out twice
-across restarts and crashes. Subnets are chosen from the daemon's
+Pure logic: the pools (every network's subnets) serialise to JSON with
+``to_json``/``load_json``, which the networks manager persists when networks come
+and go. The addresses handed out are not in it: each belongs to an endpoint whose
+sandbox record the manager saves before a container uses the address, and
+``claim`` takes them back from those records at start, so no address is handed out
+twice across restarts and crashes. Subnets are chosen from the daemon's
 ``default-address-pools`` and never overlap another network or a host route.
 """
 
@@ -104,15 +106,14 @@ class Pool:
     def to_json(self) -> dict[str, Any]:
         return {"network_id": self.network_id, "subnet": str(self.subnet),
                 "ip_range": str(self.ip_range), "gateway": str(self.gateway),
-                "aux_addresses": {k: str(v) for k, v in self.aux_addresses.items()},
-                "allocated": dict(self.allocated)}
+                "aux_addresses": {k: str(v) for k, v in self.aux_addresses.items()}}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Pool":
+        # An "allocated" map that earlier versions saved is left out: claim() rebuilds it.
         return cls(data["network_id"], ipaddress.ip_network(data["subnet"]),
                    ipaddress.ip_network(data["ip_range"]), ipaddress.ip_address(data["gateway"]),
-                   {k: ipaddress.ip_address(v) for k, v in data["aux_addresses"].items()},
-                   dict(data["allocated"]))
+                   {k: ipaddress.ip_address(v) for k, v in data["aux_addresses"].items()}, {})
 
 
 def _hosts(network: Network) -> Iterator[Address]:
@@ -203,6 +204,15 @@ class Ipam:
                 return candidate, pool
         raise Unavailable(f"no available IPv{version} addresses on this network's address "
                           f"pools: {network_name} ({network_id})")
+
+    def claim(self, network_id: str, owner: str, addresses: Iterable[Address]) -> None:
+        """Mark addresses a saved endpoint holds as ``owner``'s (at start, from the records);
+        one outside the network's pools (its subnet changed) is let go."""
+        for address in addresses:
+            pool = next((p for p in self.network_pools(network_id, address.version)
+                         if address in p.subnet), None)
+            if pool is not None:
+                pool.allocated[str(address)] = owner
 
     def release_owner(self, owner: str) -> list[str]:
         """Free every address ``owner`` holds; returns them."""

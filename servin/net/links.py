@@ -1,10 +1,14 @@
-"""Bridges, veth pairs and network namespaces, through pyroute2's netlink.
+"""Bridges, veth pairs and network namespaces, through rtnetlink in threads.
 
 Every link made here carries the daemon instance's tag as its interface alias
 (``ip link`` shows it), so a daemon finds what it left after a crash without
 ever touching another daemon's links. A namespace is a file bind-mounted under
 the daemon's exec root, so it outlives any process and a restarted daemon
 finds it again.
+
+Work inside a container's namespace runs in a thread of its own that enters the
+namespace (``setns``) and ends with the work; host-side work runs in the default
+pool, whose threads never leave the host's namespace. Nothing forks.
 """
 
 from __future__ import annotations
@@ -13,21 +17,27 @@ import asyncio
 import ctypes
 import ipaddress
 import os
+import socket
 from pathlib import Path
+from typing import Sequence
 
 import attrs
 import structlog
-from pyroute2 import AsyncIPRoute, netns
-from pyroute2.netlink.exceptions import NetlinkError
 
-from servin.mounts import is_mountpoint
+from servin.errors import SystemFailure
+from servin.mounts import is_mountpoint, make_shared, mount_now, unmount_now
 from servin.net.ipam import Address, Network
+from servin.net.rtnl import Link, Rtnl
+from servin.ownthread import run_in_own_thread
 
 log = structlog.get_logger("servin.net")
 
-MAIN_ROUTING_TABLE = 254
-ENOENT = 2
-ENODEV = 19
+CLONE_NEWNET = 0x40000000
+LOOPBACK_INDEX = 1  # the first link of every new namespace
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.setns.argtypes = (ctypes.c_int, ctypes.c_int)
+_libc.unshare.argtypes = (ctypes.c_int,)
 
 
 def docker_mac(ipv4: ipaddress.IPv4Address) -> str:
@@ -48,6 +58,20 @@ class Interface:
     gateways: list[Address]  # default routes; empty when another interface holds them
 
 
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        raise SystemFailure(f"{what}: {os.strerror(ctypes.get_errno())}")
+
+
+def _enter(sandbox: Path) -> None:
+    """This thread into the namespace bound at ``sandbox`` (for good: the thread ends)."""
+    fd = os.open(sandbox, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        _check(_libc.setns(fd, CLONE_NEWNET), f"entering the network namespace {sandbox}")
+    finally:
+        os.close(fd)
+
+
 class Links:
     """Netlink operations of one daemon instance."""
 
@@ -56,107 +80,125 @@ class Links:
 
     async def ensure_bridge(self, name: str, addresses: list[str], mtu: int) -> None:
         """A bridge ``name`` up, with these gateway addresses (CIDR), made if missing."""
-        async with AsyncIPRoute() as ipr:
-            found = await ipr.link_lookup(ifname=name)
-            if not found:
-                await ipr.link("add", ifname=name, kind="bridge")
-                found = await ipr.link_lookup(ifname=name)
+        await asyncio.to_thread(self._ensure_bridge, name, addresses, mtu)
+
+    def _ensure_bridge(self, name: str, addresses: list[str], mtu: int) -> None:
+        with Rtnl() as rtnl:
+            index = rtnl.link_index(name)
+            if index is None:
+                rtnl.add_bridge(name)
+                index = rtnl.link_index(name)
                 log.info("bridge_created", bridge=name)
-            index = found[0]
-            await ipr.link("set", index=index, ifalias=self.tag, mtu=mtu)
-            present = {(a.get("address"), a["prefixlen"])
-                       async for a in await ipr.addr("dump", index=index)}
+            assert index is not None
+            rtnl.set_link(index, alias=self.tag, mtu=mtu)
+            present = set(rtnl.addresses(index))
             for text in addresses:
                 interface = ipaddress.ip_interface(text)
-                key = (str(interface.ip), interface.network.prefixlen)
-                if key not in present:
-                    await ipr.addr("add", index=index, address=key[0], prefixlen=key[1],
-                                   **({"flags": 0x02} if interface.version == 6 else {}))
-            await ipr.link("set", index=index, state="up")
+                if interface not in present:
+                    rtnl.add_address(index, interface)
+            rtnl.set_link(index, up=True)
 
     async def remove_link(self, name: str) -> None:
-        async with AsyncIPRoute() as ipr:
-            found = await ipr.link_lookup(ifname=name)
-            if found:
-                await _ignore_gone(ipr.link("del", index=found[0]))
-                log.info("link_removed", link=name)
+        """Delete the link ``name`` (a veth's peer goes with it); none is no error."""
+        if await asyncio.to_thread(_delete_link, name):
+            log.info("link_removed", link=name)
 
     async def tagged_links(self) -> dict[str, str]:
         """Links of this instance: name -> kind (bridge, veth)."""
-        out = {}
-        async with AsyncIPRoute() as ipr:
-            async for link in await ipr.link("dump"):
-                if link.get("ifalias") == self.tag:
-                    info = link.get("IFLA_LINKINFO")
-                    out[link.get("ifname")] = info.get("IFLA_INFO_KIND") if info else ""
-        return out
+        found = await asyncio.to_thread(_links)
+        return {link.name: link.kind for link in found if link.alias == self.tag}
 
     @staticmethod
     async def host_routes() -> list[Network]:
         """Destinations of the main routing table, the default route left out, as libnetwork
         checks a new subnet against them."""
-        routes: list[Network] = []
-        async with AsyncIPRoute() as ipr:
-            for family in (2, 10):
-                async for route in await ipr.route("dump", family=family):
-                    if route.get("table") == MAIN_ROUTING_TABLE and route["dst_len"] > 0:
-                        routes.append(ipaddress.ip_network(
-                            f"{route.get('dst')}/{route['dst_len']}", strict=False))
-        return routes
+        return await asyncio.to_thread(_host_routes)
 
     async def add_interface(self, sandbox: Path, interface: Interface) -> None:
-        """A veth pair: one end on the bridge, the other in the sandbox as ``ifname``."""
-        async with AsyncIPRoute() as ipr:
-            bridge = (await ipr.link_lookup(ifname=interface.bridge))[0]
-            fd = os.open(sandbox, os.O_RDONLY)
+        """A veth pair: one end on the bridge, the other in the sandbox as ``ifname``, with
+        its addresses and routes. On failure the caller removes ``host_ifname``."""
+        await run_in_own_thread(self._add_interface, sandbox, interface)
+
+    def _add_interface(self, sandbox: Path, interface: Interface) -> None:
+        with Rtnl() as host:  # opened before the thread leaves the host's namespace
+            bridge = host.link_index(interface.bridge)
+            if bridge is None:
+                raise SystemFailure(f"bridge {interface.bridge} not found")
+            fd = os.open(sandbox, os.O_RDONLY | os.O_CLOEXEC)
             try:
-                await ipr.link("add", ifname=interface.host_ifname, kind="veth",
-                               peer={"ifname": interface.ifname, "net_ns_fd": fd})
+                host.add_veth(interface.host_ifname, peer=interface.ifname, peer_netns_fd=fd,
+                              peer_mac=interface.mac, mtu=interface.mtu, master=bridge)
             finally:
                 os.close(fd)
-            host = (await ipr.link_lookup(ifname=interface.host_ifname))[0]
-            await ipr.link("set", index=host, master=bridge, mtu=interface.mtu, ifalias=self.tag,
-                           state="up")
-        async with AsyncIPRoute(netns=str(sandbox)) as ipr:
-            index = (await ipr.link_lookup(ifname=interface.ifname))[0]
-            await ipr.link("set", index=index, address=interface.mac, mtu=interface.mtu)
+            index = host.link_index(interface.host_ifname)
+            assert index is not None
+            host.set_link(index, alias=self.tag)
+        _enter(sandbox)
+        with Rtnl() as inside:
+            index = inside.link_index(interface.ifname)
+            assert index is not None
             for address in interface.addresses:
-                await ipr.addr("add", index=index, address=str(address.ip),
-                               prefixlen=address.network.prefixlen,
-                               **({"flags": 0x02} if address.version == 6 else {}))  # no DAD
-            await ipr.link("set", index=index, state="up")
+                inside.add_address(index, address)
+            inside.set_link(index, up=True)
             for gateway in interface.gateways:
-                await ipr.route("replace", dst="default", gateway=str(gateway), oif=index,
-                                family=10 if gateway.version == 6 else 2)
-
-    @staticmethod
-    async def remove_interface(sandbox: Path, ifname: str) -> None:
-        """Delete the sandbox's ``ifname``; its veth peer on the bridge goes with it."""
-        async with AsyncIPRoute(netns=str(sandbox)) as ipr:
-            found = await ipr.link_lookup(ifname=ifname)
-            if found:
-                await _ignore_gone(ipr.link("del", index=found[0]))
+                inside.replace_default_route(gateway, index)
 
 
-async def _ignore_gone(request) -> None:
-    try:
-        await request
-    except NetlinkError as exc:
-        if exc.code not in (ENOENT, ENODEV):
-            raise
+def _delete_link(name: str) -> bool:
+    with Rtnl() as rtnl:
+        return rtnl.delete_link(name)
+
+
+def _links() -> list[Link]:
+    with Rtnl() as rtnl:
+        return rtnl.links()
+
+
+def _host_routes() -> list[Network]:
+    with Rtnl() as rtnl:
+        return rtnl.main_table_destinations()
+
+
+def _create_sandbox(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    make_shared(path.parent)
+    os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0))
+    _check(_libc.unshare(CLONE_NEWNET), "making a network namespace")
+    # This thread's namespace: /proc/self would name the main thread's.
+    mount_now("none", "/proc/thread-self/ns/net", path, "bind")
+    with Rtnl() as rtnl:
+        rtnl.set_link(LOOPBACK_INDEX, up=True)
 
 
 async def create_sandbox(path: Path) -> None:
-    """A new network namespace bound at ``path``, with its loopback up."""
-    await asyncio.to_thread(netns.create, str(path))
-    async with AsyncIPRoute(netns=str(path)) as ipr:
-        await ipr.link("set", index=1, state="up")
+    """A new network namespace bound at ``path``, with its loopback up. On failure the
+    caller removes it with ``remove_sandbox``."""
+    await run_in_own_thread(_create_sandbox, path)
+
+
+def _remove_sandbox(path: Path) -> None:
+    if sandbox_exists(path):
+        unmount_now(path)
+    path.unlink(missing_ok=True)
 
 
 async def remove_sandbox(path: Path) -> None:
     """Unbind the namespace; the kernel frees it, and the veths in it, with its last user."""
     if os.path.lexists(path):
-        await asyncio.to_thread(netns.remove, str(path))
+        await asyncio.to_thread(_remove_sandbox, path)
+
+
+def _delete_links(names: Sequence[str]) -> None:
+    with Rtnl() as rtnl:
+        for name in names:
+            rtnl.delete_link(name)
+
+
+async def delete_links(names: Sequence[str]) -> None:
+    """Delete these links (none is no error). Slow: each deletion waits for the kernel's
+    RCU grace periods, tens of milliseconds."""
+    if names:
+        await asyncio.to_thread(_delete_links, names)
 
 
 def sandbox_exists(path: Path) -> bool:
@@ -167,14 +209,24 @@ def sandbox_exists(path: Path) -> bool:
         return False
 
 
-MNT_DETACH = 2
+def _sockets_in(sandbox: Path, kinds: tuple[int, ...]) -> list[socket.socket]:
+    _enter(sandbox)
+    sockets = [socket.socket(socket.AF_INET, kind | socket.SOCK_CLOEXEC) for kind in kinds]
+    for sock in sockets:
+        sock.setblocking(False)
+    return sockets
+
+
+async def sockets_in(sandbox: Path, *kinds: int) -> list[socket.socket]:
+    """Non-blocking IPv4 sockets of these kinds, opened in the sandbox's namespace."""
+    return await run_in_own_thread(_sockets_in, sandbox, kinds)
 
 
 def remove_sandbox_dir(directory: Path) -> None:
     """Once empty, the namespace directory goes, with the bind mount of itself that
-    pyroute2 (as iproute2) makes to share it."""
+    ``create_sandbox`` (as iproute2) makes to share it."""
     if not directory.is_dir() or any(directory.iterdir()):
         return
     if is_mountpoint(directory):
-        ctypes.CDLL(None, use_errno=True).umount2(str(directory).encode(), MNT_DETACH)
+        unmount_now(directory)
     directory.rmdir()

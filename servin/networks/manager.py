@@ -7,8 +7,9 @@ container with an interface on each of its networks, the ports it publishes
 every sandbox on a user-defined network.
 
 State on disk, under ``<data-root>/network/``: ``networks/<id>.json``,
-``ipam.json`` (every address handed out) and ``sandboxes/<container>.json``.
-Each change is persisted before the host is touched, and ``restore`` collects
+``ipam.json`` (the networks' subnets) and ``sandboxes/<container>.json`` (a
+container's endpoints with their addresses, which IPAM takes back at start). A
+sandbox is saved before its container can use it, and ``restore`` collects
 whatever a crash left half-made: namespaces, veths, bridges, rules and
 addresses of containers that are gone.
 """
@@ -23,7 +24,7 @@ import re
 import secrets
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import attrs
 import structlog
@@ -79,6 +80,15 @@ class NetworkSpec:
 
 
 @attrs.frozen
+class PortRequest:
+    """What a container publishes: PortBindings, ExposedPorts and PublishAllPorts."""
+
+    bindings: dict[str, Any] | None = None
+    exposed: dict[str, Any] | None = None
+    publish_all: bool = False
+
+
+@attrs.frozen
 class EndpointRequest:
     """What a container asks of one network: EndpointsConfig's fields."""
 
@@ -110,6 +120,7 @@ class NetworkManager:
         self._sandboxes: dict[str, SandboxRecord] = {}
         self._dns: dict[str, SandboxDns] = {}
         self._proxies: dict[str, list[PortProxy]] = {}
+        self._retiring: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
 
     # --- persistence ---
@@ -142,6 +153,8 @@ class NetworkManager:
         for path in (self._root / "sandboxes").glob("*.json"):
             record = load(path, SandboxRecord)
             self._sandboxes[record.container_id] = record
+            for endpoint in record.endpoints:
+                self._ipam.claim(endpoint.network_id, endpoint.id, endpoint.addresses())
 
     # --- start-up and shutdown ---
 
@@ -209,11 +222,7 @@ class NetworkManager:
                     await self._start_services(record)
                 else:
                     await self._drop_sandbox(record)
-            owners = {ep.id for sb in self._sandboxes.values() for ep in sb.endpoints}
-            if self._ipam.owners() - owners:
-                for owner in self._ipam.owners() - owners:
-                    self._ipam.release_owner(owner)
-                await self._save_ipam()
+            await self._settle()
             veths = {ep.host_ifname for sb in self._sandboxes.values() for ep in sb.endpoints}
             bridges = {r.bridge_name for r in self._networks.values() if r.is_bridge}
             for name, kind in (await self._links.tagged_links()).items():
@@ -249,6 +258,7 @@ class NetworkManager:
         async with self._lock:
             for container_id in list(self._sandboxes):
                 await self._stop_services(container_id)
+            await self._settle()
             if self._sandboxes:
                 return  # live containers keep their connectivity
             for record in self._networks.values():
@@ -428,21 +438,40 @@ class NetworkManager:
     def sandbox_key(self, container_id: str) -> Path:
         return self._sandbox_dir / container_id[:12]
 
-    async def create_sandbox(self, container_id: str, *, name: str, hostname: str) -> Path:
-        """The container's network namespace (loopback up), bound under the exec root."""
+    async def create_sandbox(self, container_id: str, *, name: str, hostname: str,
+                             endpoints: Sequence[tuple[str, EndpointRequest]] = (),
+                             ports: PortRequest = PortRequest()) -> Path:
+        """The container's network namespace (loopback up), bound under the exec root, with
+        an interface on each network of ``endpoints`` and the ports published.
+
+        The record is saved once, when all is made, before the container runs: a crash
+        before that leaves a namespace and veths that ``restore`` collects, and addresses
+        no saved record holds, which no container uses either. The namespace and the veths
+        are made off the lock, so that containers starting together make theirs at once.
+        """
+        path = self.sandbox_key(container_id)
         async with self._lock:
             if container_id in self._sandboxes:
                 raise Conflict(f"the network sandbox of container {container_id} exists already")
-            path = self.sandbox_key(container_id)
-            record = SandboxRecord(container_id, str(path), name, hostname)
-            self._sandboxes[container_id] = record
-            await self._save_sandbox(record)
-            try:
-                await asyncio.to_thread(self._sandbox_dir.mkdir, parents=True, exist_ok=True)
-                await links.create_sandbox(path)
-            except BaseException:
-                await self._drop_sandbox(record)
-                raise
+            sandbox = SandboxRecord(container_id, str(path), name, hostname)
+            self._sandboxes[container_id] = sandbox
+        try:
+            async with self._lock:
+                interfaces = [self._add_endpoint(sandbox, self.get(ref), request)[1]
+                              for ref, request in endpoints]
+            await links.create_sandbox(path)
+            for interface in interfaces:
+                await self._links.add_interface(path, interface)
+            async with self._lock:
+                await self._start_services(sandbox)
+                await self._publish(sandbox, ports)
+                await self._save_sandbox(sandbox)
+        except BaseException:
+            async with self._lock:
+                await self._release_locked(sandbox, events=False)
+            raise
+        for endpoint in sandbox.endpoints:
+            self._connected(sandbox, endpoint)
         return path
 
     def _sandbox(self, container_id: str) -> SandboxRecord:
@@ -454,36 +483,50 @@ class NetworkManager:
 
     async def connect(self, container_id: str, network_ref: str,
                       request: EndpointRequest = EndpointRequest()) -> dict[str, Any]:
-        """An interface on the network in the container's sandbox; returns its
+        """An interface on the network in the sandbox of a running container; returns its
         EndpointSettings (NetworkSettings.Networks[name])."""
         async with self._lock:
             sandbox = self._sandbox(container_id)
             record = self.get(network_ref)
-            self._check_connect(sandbox, record, request)
-            endpoint = EndpointRecord(_new_id(), record.id, _free_ifname(sandbox), "",
-                                      "", aliases=list(request.aliases),
-                                      links=list(request.links),
-                                      ipam_config={k: v for k, v in (("IPv4Address", request.ipv4),
-                                                                     ("IPv6Address", request.ipv6))
-                                                   if v})
-            endpoint.host_ifname = "veth" + endpoint.id[:7]
-            if not record.default_bridge:
-                endpoint.aliases.append(container_id[:12])
+            endpoint, interface = self._add_endpoint(sandbox, record, request)
             try:
-                interface = self._allocate(sandbox, record, endpoint, request)
-                sandbox.endpoints.append(endpoint)
-                await self._save_ipam()
+                # Saved before the container can use the address: no one else gets it.
                 await self._save_sandbox(sandbox)
                 await self._links.add_interface(Path(sandbox.path), interface)
                 await self._start_services(sandbox)
             except BaseException:
                 await self._drop_endpoint(sandbox, endpoint)
                 raise
-        self._events.publish("network", "connect", record.id, container=container_id,
-                             name=record.name, type=record.driver)
-        log.info("endpoint_connected", container=container_id[:12], network=record.name,
-                 ipv4=endpoint.ipv4)
+        self._connected(sandbox, endpoint)
         return views.endpoint_settings(record, endpoint, self._gateway_texts(record))
+
+    def _add_endpoint(self, sandbox: SandboxRecord, record: NetworkRecord,
+                      request: EndpointRequest) -> tuple[EndpointRecord, Interface]:
+        """A new endpoint in the sandbox's record, with its addresses (in memory)."""
+        self._check_connect(sandbox, record, request)
+        endpoint = EndpointRecord(_new_id(), record.id, _free_ifname(sandbox), "",
+                                  "", aliases=list(request.aliases),
+                                  links=list(request.links),
+                                  ipam_config={k: v for k, v in (("IPv4Address", request.ipv4),
+                                                                 ("IPv6Address", request.ipv6))
+                                               if v})
+        endpoint.host_ifname = "veth" + endpoint.id[:7]
+        if not record.default_bridge:
+            endpoint.aliases.append(sandbox.container_id[:12])
+        try:
+            interface = self._allocate(sandbox, record, endpoint, request)
+        except BaseException:
+            self._ipam.release_owner(endpoint.id)  # an IPv4 address, when IPv6 had none
+            raise
+        sandbox.endpoints.append(endpoint)
+        return endpoint, interface
+
+    def _connected(self, sandbox: SandboxRecord, endpoint: EndpointRecord) -> None:
+        record = self._networks[endpoint.network_id]
+        self._events.publish("network", "connect", record.id, container=sandbox.container_id,
+                             name=record.name, type=record.driver)
+        log.info("endpoint_connected", container=sandbox.container_id[:12], network=record.name,
+                 ipv4=endpoint.ipv4)
 
     def _check_connect(self, sandbox: SandboxRecord, record: NetworkRecord,
                        request: EndpointRequest) -> None:
@@ -529,13 +572,13 @@ class NetworkManager:
         return {pool.version: str(pool.gateway) for pool in self._ipam.network_pools(record.id)}
 
     async def _drop_endpoint(self, sandbox: SandboxRecord, endpoint: EndpointRecord) -> None:
-        if links.sandbox_exists(Path(sandbox.path)):
-            await Links.remove_interface(Path(sandbox.path), endpoint.ifname)
+        """The endpoint of a running container gone: its veth, then its place in the saved
+        record, then (the container no longer using it) its addresses."""
+        await self._links.remove_link(endpoint.host_ifname)
         if endpoint in sandbox.endpoints:
             sandbox.endpoints.remove(endpoint)
-        self._ipam.release_owner(endpoint.id)
-        await self._save_ipam()
         await self._save_sandbox(sandbox)
+        self._ipam.release_owner(endpoint.id)
 
     async def disconnect(self, container_id: str, network_ref: str, *, force: bool = False) -> None:
         async with self._lock:
@@ -567,48 +610,50 @@ class NetworkManager:
         await self._start_services(sandbox)
         await self._apply_firewall()
 
-    async def publish(self, container_id: str, port_bindings: dict[str, Any] | None,
-                      exposed_ports: dict[str, Any] | None, publish_all: bool) -> dict[str, Any]:
-        """Publish the ports on the container's first reachable bridge network; returns
-        NetworkSettings.Ports."""
-        wanted, keys = bindings(port_bindings, exposed_ports, publish_all)
-        async with self._lock:
-            sandbox = self._sandbox(container_id)
-            target = next(((ep, self._networks[ep.network_id]) for ep in sandbox.endpoints
-                           if not self._networks[ep.network_id].internal and ep.ipv4), None)
-            view: dict[str, list[dict[str, str]] | None] = {key: None for key in keys}
-            if target is None:
-                sandbox.port_view = view if sandbox.endpoints else {}
-                await self._save_sandbox(sandbox)
-                return dict(sandbox.port_view)
-            endpoint, record = target
-            container_ip = endpoint.ipv4.split("/")[0]
-            proxies = self._proxies.setdefault(container_id, [])
-            try:
-                for binding in wanted:
-                    host_ip = binding.host_ip or record.host_binding
-                    if host_ip == "0.0.0.0":
-                        host_ip = ""
-                    proxy = await _bind_first(binding.proto, host_ip, binding.host_ports,
-                                              container_ip, binding.container_port)
-                    proxies.append(proxy)
-                    sandbox.ports.append(PortMapping(binding.proto, binding.container_port,
-                                                     host_ip, proxy.port, container_ip,
-                                                     record.bridge_name))
-                    view[binding.key] = (view[binding.key] or []) + [
-                        {"HostIp": host_ip or "0.0.0.0", "HostPort": str(proxy.port)}]
-                sandbox.port_view = view
-                await self._save_sandbox(sandbox)
-                if wanted:  # no DNAT rule changes without a published port
-                    await self._apply_firewall()
-            except BaseException:
-                for proxy in self._proxies.pop(container_id, []):
-                    await proxy.close()
-                sandbox.ports, sandbox.port_view = [], {}
-                await self._save_sandbox(sandbox)
-                await self._apply_firewall()
-                raise
-        return dict(view)
+    async def _publish(self, sandbox: SandboxRecord, ports: PortRequest) -> None:
+        """Publish the ports on the container's first reachable bridge network (the record
+        gets them; the caller saves it)."""
+        wanted, keys = bindings(ports.bindings, ports.exposed, ports.publish_all)
+        target = next(((ep, self._networks[ep.network_id]) for ep in sandbox.endpoints
+                       if not self._networks[ep.network_id].internal and ep.ipv4), None)
+        view: dict[str, list[dict[str, str]] | None] = {key: None for key in keys}
+        if target is None:
+            sandbox.port_view = view if sandbox.endpoints else {}
+            return
+        endpoint, record = target
+        container_ip = endpoint.ipv4.split("/")[0]
+        proxies = self._proxies.setdefault(sandbox.container_id, [])
+        for binding in wanted:
+            host_ip = binding.host_ip or record.host_binding
+            if host_ip == "0.0.0.0":
+                host_ip = ""
+            proxy = await _bind_first(binding.proto, host_ip, binding.host_ports,
+                                      container_ip, binding.container_port)
+            proxies.append(proxy)
+            sandbox.ports.append(PortMapping(binding.proto, binding.container_port, host_ip,
+                                             proxy.port, container_ip, record.bridge_name))
+            view[binding.key] = (view[binding.key] or []) + [
+                {"HostIp": host_ip or "0.0.0.0", "HostPort": str(proxy.port)}]
+        sandbox.port_view = view
+        if wanted:  # no DNAT rule changes without a published port
+            await self._apply_firewall()
+
+    async def _retire(self, endpoints: list[EndpointRecord]) -> None:
+        """Delete the veths of a dropped sandbox, then free their addresses. Deleting a
+        link waits for the kernel (~20 ms): no container's exit waits for it. It is done
+        even though the namespace is gone, as a container that joined the namespace
+        keeps it, and its interfaces, alive."""
+        try:
+            await links.delete_links([endpoint.host_ifname for endpoint in endpoints])
+        except Exception as exc:  # the namespace's end takes them down anyway
+            log.warning("veth_removal_failed", error=str(exc))
+        for endpoint in endpoints:
+            self._ipam.release_owner(endpoint.id)
+
+    async def _settle(self) -> None:
+        """Wait until the veths being deleted are gone."""
+        while self._retiring:
+            await asyncio.wait(set(self._retiring))
 
     async def release(self, container_id: str) -> None:
         """Everything of the container's sandbox gone: endpoints, addresses, ports, DNS,
@@ -616,23 +661,31 @@ class NetworkManager:
         async with self._lock:
             record = self._sandboxes.get(container_id)
             if record is not None:
-                had_ports = bool(record.ports)
-                await self._drop_sandbox(record)
-                if had_ports:
-                    await self._apply_firewall()
+                await self._release_locked(record)
 
-    async def _drop_sandbox(self, sandbox: SandboxRecord) -> None:
+    async def _release_locked(self, sandbox: SandboxRecord, *, events: bool = True) -> None:
+        await self._drop_sandbox(sandbox, events=events)
+        if sandbox.ports:
+            await self._apply_firewall()
+
+    async def _drop_sandbox(self, sandbox: SandboxRecord, *, events: bool = True) -> None:
+        """The namespace, then the record; the veths after, in the background, and their
+        addresses with them. A crash on the way leaves the record or tagged veths, which
+        restore() removes before any address is given out again."""
         await self._stop_services(sandbox.container_id)
-        for endpoint in list(sandbox.endpoints):
-            await self._drop_endpoint(sandbox, endpoint)
+        await links.remove_sandbox(Path(sandbox.path))
+        await asyncio.to_thread(self._sandbox_path(sandbox.container_id).unlink, missing_ok=True)
+        self._sandboxes.pop(sandbox.container_id, None)
+        if sandbox.endpoints:
+            task = asyncio.create_task(self._retire(list(sandbox.endpoints)))
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+        for endpoint in sandbox.endpoints:
             network = self._networks.get(endpoint.network_id)
-            if network is not None:
+            if events and network is not None:
                 self._events.publish("network", "disconnect", network.id,
                                      container=sandbox.container_id, name=network.name,
                                      type=network.driver)
-        await links.remove_sandbox(Path(sandbox.path))
-        self._sandboxes.pop(sandbox.container_id, None)
-        await asyncio.to_thread(self._sandbox_path(sandbox.container_id).unlink, missing_ok=True)
 
     # --- what the containers manager shows and writes ---
 

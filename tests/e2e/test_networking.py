@@ -17,6 +17,7 @@ import docker.types
 import pytest
 
 from servin.networks.manager import instance_id
+from tests.support.servind import mount_points
 
 
 def unique_octet() -> int:
@@ -31,6 +32,37 @@ def host_links(servind) -> list[str]:
     out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
     return [line.split(":")[1].strip() for line in out.splitlines()
             if f"alias servin:{instance_id(servind.data_root)}" in line]
+
+
+def host_veths(servind) -> set[str]:
+    return {name for name in host_links(servind) if name.startswith("veth")}
+
+
+def test_a_start_that_fails_leaves_no_mount_veth_or_namespace(containers, alpine, servind):
+    veths = host_veths(servind)
+    container = containers.create(alpine, ["/no/such/binary"])  # on the default bridge
+    with pytest.raises(docker.errors.APIError, match="no such file or directory"):
+        container.start()
+    assert not [m for m in mount_points() if container.id in m]
+    assert not (servind.exec_root / "netns" / container.id[:12]).exists()
+    # The veth is deleted in the background (the kernel takes tens of milliseconds).
+    deadline = time.monotonic() + 30
+    while host_veths(servind) - veths and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not host_veths(servind) - veths
+
+
+def test_etc_files_are_made_again_at_each_start(containers, alpine, docker_client):
+    container = containers.create(alpine, ["cat", "/etc/hosts", "/etc/hostname"],
+                                  network_mode="none", hostname="fresh")
+    info = docker_client.api.inspect_container(container.id)
+    for key in ("HostsPath", "HostnamePath"):
+        with open(info[key], "w") as f:
+            f.write("torn")
+    container.start()
+    container.wait(timeout=60)
+    out = container.logs().decode()
+    assert "torn" not in out and "127.0.0.1\tlocalhost" in out and "fresh" in out
 
 
 def test_builtin_networks_are_listed(docker_client, servind):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
 import socket
 import subprocess
 import uuid
@@ -16,14 +17,13 @@ import dns.message
 import dns.query
 import dns.rcode
 import pytest
-from pyroute2 import netns
 
 from servin.config import DaemonConfig
 from servin.errors import Forbidden, InvalidArgument
 from servin.events import EventBus
 from servin.net.dns import SandboxDns
-from servin.net.links import create_sandbox, remove_sandbox, remove_sandbox_dir
-from servin.networks.manager import EndpointRequest, NetworkManager, NetworkSpec
+from servin.net.links import create_sandbox, remove_sandbox, remove_sandbox_dir, sockets_in
+from servin.networks.manager import EndpointRequest, NetworkManager, NetworkSpec, PortRequest
 
 TIMEOUT = 60
 BUSYBOX = "/bin/busybox"
@@ -108,9 +108,10 @@ def test_containers_on_a_user_network_reach_each_other_by_name(manager_factory):
         paths = {}
         for name in ("web", "db"):
             cid = uuid.uuid4().hex * 2
-            paths[name] = (cid, await manager.create_sandbox(cid, name=name, hostname=cid[:12]))
-            settings = await manager.connect(cid, "appnet", EndpointRequest(
-                aliases=(f"{name}-alias",)))
+            paths[name] = (cid, await manager.create_sandbox(
+                cid, name=name, hostname=cid[:12],
+                endpoints=[("appnet", EndpointRequest(aliases=(f"{name}-alias",)))]))
+            settings = manager.settings(cid)["Networks"]["appnet"]
             assert ipaddress.ip_address(settings["IPAddress"]) in subnet
             assert settings["MacAddress"] == "02:42:" + ":".join(
                 f"{b:02x}" for b in ipaddress.ip_address(settings["IPAddress"]).packed)
@@ -169,15 +170,15 @@ def test_published_port_through_proxy_and_restart_cleanup(manager_factory):
         manager = manager_factory()
         await manager.load()
         cid = uuid.uuid4().hex * 2
-        path = await manager.create_sandbox(cid, name="srv", hostname="srv")
-        settings = await manager.connect(cid, "bridge")
-        assert settings["Gateway"]
+        path = await manager.create_sandbox(
+            cid, name="srv", hostname="srv", endpoints=[("bridge", EndpointRequest())],
+            ports=PortRequest({"7000/tcp": [{"HostPort": ""}]}, {"7001/udp": {}}))
+        settings = manager.settings(cid)
+        assert settings["Networks"]["bridge"]["Gateway"]
         # A TCP echo server inside the sandbox, on a socket made in its namespace.
-        listener = await asyncio.to_thread(netns.create_socket, str(path), socket.AF_INET,
-                                           socket.SOCK_STREAM, flags=0)
+        [listener] = await sockets_in(path, socket.SOCK_STREAM)
         listener.bind(("0.0.0.0", 7000))
         listener.listen()
-        listener.setblocking(False)
 
         async def echo(reader, writer):
             writer.write(await reader.read(100))
@@ -185,8 +186,7 @@ def test_published_port_through_proxy_and_restart_cleanup(manager_factory):
             writer.close()
 
         server = await asyncio.start_server(echo, sock=listener)
-        ports = await manager.publish(cid, {"7000/tcp": [{"HostPort": ""}]}, {"7001/udp": {}},
-                                      False)
+        ports = settings["Ports"]
         host_port = int(ports["7000/tcp"][0]["HostPort"])
         assert ports["7001/udp"] is None and host_port > 0
         reader, writer = await asyncio.open_connection("127.0.0.1", host_port)
@@ -242,9 +242,7 @@ def test_dns_forwards_unknown_names_to_the_host_resolvers(tmp_path):
         server = SandboxDns(sandbox, NoNames(), [upstream.getsockname()])
         await server.start()
         try:
-            client = await asyncio.to_thread(netns.create_socket, str(sandbox), socket.AF_INET,
-                                             socket.SOCK_DGRAM, flags=0)
-            client.setblocking(False)
+            [client] = await sockets_in(sandbox, socket.SOCK_DGRAM)
             for name, expected in (("local", "10.1.1.1"), ("elsewhere.example", "10.9.9.9")):
                 query = dns.message.make_query(name, "A")
                 await loop.sock_sendto(client, query.to_wire(), ("127.0.0.11", 53))
@@ -260,3 +258,59 @@ def test_dns_forwards_unknown_names_to_the_host_resolvers(tmp_path):
             remove_sandbox_dir(sandbox.parent)
 
     run(scenario())
+
+
+def test_addresses_of_saved_sandboxes_survive_a_crash(manager_factory, daemon_config):
+    async def scenario():
+        manager = manager_factory()
+        await manager.load()
+        await manager.create(NetworkSpec("keep"))
+        held = uuid.uuid4().hex * 2
+        await manager.create_sandbox(held, name="held", hostname="held",
+                                     endpoints=[("keep", EndpointRequest())])
+        address = manager.settings(held)["Networks"]["keep"]["IPAddress"]
+        saved = json.loads((daemon_config.data_root / "network" / "ipam.json").read_text())
+        assert all("allocated" not in pool for pool in saved["pools"])
+
+        # As after kill -9: a new manager reads the state while the container still runs.
+        await manager.close()
+        manager._sandboxes.clear()  # the second manager's now
+        again = manager_factory()
+        await again.load()
+        await again.restore([held])
+        other = uuid.uuid4().hex * 2
+        await again.create_sandbox(other, name="other", hostname="other",
+                                   endpoints=[("keep", EndpointRequest())])
+        assert again.settings(other)["Networks"]["keep"]["IPAddress"] != address
+
+    run(_with_cleanup(scenario(), manager_factory))
+
+
+def test_a_sandbox_that_cannot_be_made_leaves_nothing(manager_factory, daemon_config):
+    async def scenario():
+        manager = manager_factory()
+        await manager.load()
+        await manager.create(NetworkSpec("one"))
+        subnet = manager.inspect("one")["IPAM"]["Config"][0]["Subnet"]
+        taken = str(ipaddress.ip_network(subnet)[10])
+        owner = uuid.uuid4().hex * 2
+        await manager.create_sandbox(owner, name="owner", hostname="owner",
+                                     endpoints=[("one", EndpointRequest(ipv4=taken))])
+        await manager.create(NetworkSpec("two"))
+        cid = uuid.uuid4().hex * 2
+        with pytest.raises(Forbidden, match="Address already in use"):
+            # Its first endpoint is made, its second one asks for an address in use.
+            await manager.create_sandbox(cid, name="late", hostname="late", endpoints=[
+                ("two", EndpointRequest()), ("one", EndpointRequest(ipv4=taken))])
+        assert not manager.sandbox_key(cid).exists()
+        assert not (daemon_config.data_root / "network" / "sandboxes" / f"{cid}.json").exists()
+        assert [e.action for e in manager._events.history()].count("connect") == 1
+        await manager._settle()  # the veth made for "two" is deleted in the background
+        again = uuid.uuid4().hex * 2
+        await manager.create_sandbox(again, name="again", hostname="again",
+                                     endpoints=[("two", EndpointRequest())])
+        # The first address of "two" was handed back.
+        first = str(ipaddress.ip_network(manager.inspect("two")["IPAM"]["Config"][0]["Subnet"])[2])
+        assert manager.settings(again)["Networks"]["two"]["IPAddress"] == first
+
+    run(_with_cleanup(scenario(), manager_factory))

@@ -86,13 +86,25 @@ def test_ipv6_pool():
     assert str(ipam.allocate("n", "a", 6, "net")[0]) == "fd00:1::2"
 
 
-def test_state_round_trips_through_json():
+def test_pools_round_trip_through_json_and_addresses_are_claimed_back():
     ipam = Ipam()
     ipam.add_pools("n", [PoolRequest.parse({"Subnet": "10.50.0.0/24"})], version=4)
-    ipam.allocate("n", "a", 4, "net")
+    held, _ = ipam.allocate("n", "a", 4, "net")
     again = Ipam()
     again.load_json(json.loads(json.dumps(ipam.to_json())))
+    assert again.owners() == set()  # the records hold the addresses, not the pools' JSON
+    again.claim("n", "a", [held, ipaddress.ip_address("10.60.0.9")])  # the 2nd is no pool's
     assert str(again.allocate("n", "b", 4, "net")[0]) == "10.50.0.3"
     assert again.owners() == {"a", "b"}
     again.remove_network("n")
     assert again.pools == {}
+
+
+def test_an_allocated_map_of_earlier_versions_is_ignored():
+    ipam = Ipam()
+    ipam.add_pools("n", [PoolRequest.parse({"Subnet": "10.50.0.0/24"})], version=4)
+    saved = ipam.to_json()
+    saved["pools"][0]["allocated"] = {"10.50.0.2": "gone"}
+    again = Ipam()
+    again.load_json(saved)
+    assert str(again.allocate("n", "b", 4, "net")[0]) == "10.50.0.2"

@@ -1,0 +1,137 @@
+"""Bridges, veths and namespaces through servin.net.links and rtnl, on the real kernel.
+
+Everything is made under names of this test's own and removed afterwards; traffic
+stays inside the namespaces made here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import ipaddress
+import os
+import socket
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from servin.net.links import (Interface, Links, create_sandbox, delete_links, remove_sandbox,
+                              remove_sandbox_dir, sandbox_exists, sockets_in)
+from servin.net.rtnl import NetlinkError, Rtnl
+
+BUSYBOX = "/bin/busybox"
+
+
+def in_sandbox(path: Path, *argv: str) -> str:
+    return subprocess.run(["nsenter", f"--net={path}", BUSYBOX, *argv], capture_output=True,
+                          text=True, check=True).stdout
+
+
+def host_link(name: str) -> str:
+    return subprocess.run(["ip", "-d", "-o", "link", "show", name], capture_output=True,
+                          text=True).stdout
+
+
+class Names:
+    def __init__(self, tmp_path: Path) -> None:
+        token = uuid.uuid4().hex[:6]
+        self.bridge = f"svtb{token}"
+        self.veth = f"svtv{token}"
+        self.tag = f"servin:test-{token}"
+        self.third = uuid.uuid4().int % 200 + 20
+        self.sandbox = tmp_path / "netns" / "box"
+
+
+@pytest.fixture
+def names(tmp_path):
+    made = Names(tmp_path)
+    yield made
+    asyncio.run(delete_links([made.veth, made.bridge]))
+    asyncio.run(remove_sandbox(made.sandbox))
+    remove_sandbox_dir(made.sandbox.parent)
+
+
+def test_a_sandbox_with_an_interface_is_made_in_threads_without_forking(names, monkeypatch):
+    def no_fork():
+        raise AssertionError("forked")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    links = Links(names.tag)
+    gateway = f"10.226.{names.third}.1"
+    interface = Interface("eth0", names.veth, names.bridge, "02:42:0a:e2:00:05", 1400,
+                          [ipaddress.ip_interface(f"10.226.{names.third}.5/24")],
+                          [ipaddress.ip_address(gateway)])
+    own_namespace = os.readlink("/proc/thread-self/ns/net")
+
+    async def scenario():
+        await links.ensure_bridge(names.bridge, [f"{gateway}/24"], 1400)
+        await create_sandbox(names.sandbox)
+        await links.add_interface(names.sandbox, interface)
+        return await links.tagged_links()
+
+    tagged = asyncio.run(scenario())
+    assert os.readlink("/proc/thread-self/ns/net") == own_namespace
+    assert sandbox_exists(names.sandbox)
+    assert tagged == {names.bridge: "bridge", names.veth: "veth"}
+    veth = host_link(names.veth)
+    assert f"master {names.bridge}" in veth and "state UP" in veth and "mtu 1400" in veth
+    inside = in_sandbox(names.sandbox, "ip", "-o", "addr")
+    assert f"10.226.{names.third}.5/24" in inside and "127.0.0.1/8" in inside
+    links_inside = in_sandbox(names.sandbox, "ip", "-o", "link")
+    assert "02:42:0a:e2:00:05" in links_inside and "mtu 1400" in links_inside
+    assert all("UP" in line for line in links_inside.splitlines())  # lo and eth0
+    assert f"default via {gateway} dev eth0" in in_sandbox(names.sandbox, "ip", "route")
+    in_sandbox(names.sandbox, "ping", "-c", "1", "-W", "5", gateway)  # fails unless answered
+
+
+def test_sockets_are_opened_in_the_sandbox(names):
+    async def scenario():
+        await create_sandbox(names.sandbox)
+        return await sockets_in(names.sandbox, socket.SOCK_DGRAM)
+
+    [sock] = asyncio.run(scenario())
+    with sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        listening = in_sandbox(names.sandbox, "netstat", "-lun")
+    assert f"127.0.0.1:{port}" in listening
+    host = subprocess.run(["ss", "-lun"], capture_output=True, text=True).stdout
+    assert f"127.0.0.1:{port} " not in host
+
+
+def test_removal_of_veths_and_the_sandbox(names):
+    links = Links(names.tag)
+    interface = Interface("eth0", names.veth, names.bridge, "02:42:0a:e2:00:06", 1500,
+                          [ipaddress.ip_interface(f"10.226.{names.third}.6/24")], [])
+
+    async def scenario():
+        await links.ensure_bridge(names.bridge, [f"10.226.{names.third}.1/24"], 1500)
+        await create_sandbox(names.sandbox)
+        await links.add_interface(names.sandbox, interface)
+        await delete_links([names.veth, "svt-nosuch"])
+        await remove_sandbox(names.sandbox)
+        return await links.tagged_links()
+
+    assert asyncio.run(scenario()) == {names.bridge: "bridge"}
+    assert not os.path.lexists(names.sandbox)
+
+
+def test_host_routes_include_a_bridge_subnet(names):
+    async def scenario():
+        await Links(names.tag).ensure_bridge(names.bridge, [f"10.226.{names.third}.1/24"], 1500)
+        return await Links.host_routes()
+
+    assert ipaddress.ip_network(f"10.226.{names.third}.0/24") in asyncio.run(scenario())
+
+
+def test_netlink_refusals_and_absences(names):
+    with Rtnl() as rtnl:
+        rtnl.add_bridge(names.bridge)
+        with pytest.raises(NetlinkError) as caught:
+            rtnl.add_bridge(names.bridge)
+        assert caught.value.errno == errno.EEXIST
+        assert rtnl.link_index("svt-nosuch") is None
+        assert rtnl.delete_link("svt-nosuch") is False
+        assert rtnl.delete_link(names.bridge) is True
