@@ -92,9 +92,8 @@ def notify_systemd(state: str) -> None:
 def install_stop_handlers(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
     """SIGTERM and SIGINT end the daemon, and only the daemon.
 
-    Not loop.add_signal_handler: its wakeup socket is inherited by the children that
-    libraries fork (pyroute2 opens netlink sockets in a namespace from a forked
-    child, then SIGTERMs it), and a child's signal written there would stop us.
+    Not loop.add_signal_handler: its wakeup socket is inherited by forked children,
+    and a signal one of them gets before it execs, written there, would stop us.
     """
     daemon_pid = os.getpid()
 

@@ -14,9 +14,8 @@ LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
 def configure_logging(level: str = "info") -> None:
     numeric = LEVELS[level]
     logging.basicConfig(stream=sys.stderr, level=numeric, format="%(message)s")
-    # Libraries' own debug chatter (a netlink dump per call) would drown ours.
-    for noisy in ("pyroute2", "asyncio"):
-        logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
+    # asyncio's own debug chatter would drown ours.
+    logging.getLogger("asyncio").setLevel(max(numeric, logging.WARNING))
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
