@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import subprocess
 import sys
 import textwrap
 
@@ -64,12 +63,3 @@ def test_a_package_imported_already_is_left_alone(package):
     shallowpkg.install(("heavy",))
     assert sys.modules["heavy"] is heavy and init_runs() == 1
 
-
-def test_the_daemon_loads_no_http_client():
-    # A process of its own: this one may have imported aiohttp in full already.
-    code = ("import sys, servin.daemon, servin.engine, servin.http.app; "
-            "print(sorted(m for m in sys.modules if m in ('aiohttp.client', "
-            "'aiohttp.connector')))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True)
-    assert result.stdout.strip() == "[]"
