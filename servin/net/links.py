@@ -114,34 +114,58 @@ class Links:
         checks a new subnet against them."""
         return await asyncio.to_thread(_host_routes)
 
+    async def create_sandbox(self, path: Path, interfaces: Sequence[Interface] = ()) -> None:
+        """A new network namespace bound at ``path``, its loopback up, with these interfaces,
+        all made in one thread. On failure the caller removes the namespace
+        (``remove_sandbox``) and the interfaces' ``host_ifname``."""
+        await run_in_own_thread(self._create_sandbox, path, interfaces)
+
+    def _create_sandbox(self, path: Path, interfaces: Sequence[Interface]) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        make_shared(path.parent)
+        os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0))
+        with Rtnl() as host:  # opened before the thread leaves the host's namespace
+            _check(_libc.unshare(CLONE_NEWNET), "making a network namespace")
+            # This thread's namespace: /proc/self would name the main thread's.
+            mount_now("none", "/proc/thread-self/ns/net", path, "bind")
+            with Rtnl() as inside:
+                inside.set_link(LOOPBACK_INDEX, up=True)
+                for interface in interfaces:
+                    self._connect(host, inside, path, interface)
+
     async def add_interface(self, sandbox: Path, interface: Interface) -> None:
-        """A veth pair: one end on the bridge, the other in the sandbox as ``ifname``, with
-        its addresses and routes. On failure the caller removes ``host_ifname``."""
+        """One more interface in an existing sandbox. On failure the caller removes
+        ``host_ifname``."""
         await run_in_own_thread(self._add_interface, sandbox, interface)
 
     def _add_interface(self, sandbox: Path, interface: Interface) -> None:
         with Rtnl() as host:  # opened before the thread leaves the host's namespace
-            bridge = host.link_index(interface.bridge)
-            if bridge is None:
-                raise SystemFailure(f"bridge {interface.bridge} not found")
-            fd = os.open(sandbox, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                host.add_veth(interface.host_ifname, peer=interface.ifname, peer_netns_fd=fd,
-                              peer_mac=interface.mac, mtu=interface.mtu, master=bridge)
-            finally:
-                os.close(fd)
-            index = host.link_index(interface.host_ifname)
-            assert index is not None
-            host.set_link(index, alias=self.tag)
-        _enter(sandbox)
-        with Rtnl() as inside:
-            index = inside.link_index(interface.ifname)
-            assert index is not None
-            for address in interface.addresses:
-                inside.add_address(index, address)
-            inside.set_link(index, up=True)
-            for gateway in interface.gateways:
-                inside.replace_default_route(gateway, index)
+            _enter(sandbox)
+            with Rtnl() as inside:
+                self._connect(host, inside, sandbox, interface)
+
+    def _connect(self, host: Rtnl, inside: Rtnl, sandbox: Path, interface: Interface) -> None:
+        """A veth pair: one end on the bridge, the other in the sandbox as ``ifname``, with
+        its addresses and routes; ``host`` and ``inside`` are sockets in either namespace."""
+        bridge = host.link_index(interface.bridge)
+        if bridge is None:
+            raise SystemFailure(f"bridge {interface.bridge} not found")
+        fd = os.open(sandbox, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            host.add_veth(interface.host_ifname, peer=interface.ifname, peer_netns_fd=fd,
+                          peer_mac=interface.mac, mtu=interface.mtu, master=bridge)
+        finally:
+            os.close(fd)
+        index = host.link_index(interface.host_ifname)
+        assert index is not None
+        host.set_link(index, alias=self.tag)
+        index = inside.link_index(interface.ifname)
+        assert index is not None
+        for address in interface.addresses:
+            inside.add_address(index, address)
+        inside.set_link(index, up=True)
+        for gateway in interface.gateways:
+            inside.replace_default_route(gateway, index)
 
 
 def _delete_link(name: str) -> bool:
@@ -157,23 +181,6 @@ def _links() -> list[Link]:
 def _host_routes() -> list[Network]:
     with Rtnl() as rtnl:
         return rtnl.main_table_destinations()
-
-
-def _create_sandbox(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    make_shared(path.parent)
-    os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0))
-    _check(_libc.unshare(CLONE_NEWNET), "making a network namespace")
-    # This thread's namespace: /proc/self would name the main thread's.
-    mount_now("none", "/proc/thread-self/ns/net", path, "bind")
-    with Rtnl() as rtnl:
-        rtnl.set_link(LOOPBACK_INDEX, up=True)
-
-
-async def create_sandbox(path: Path) -> None:
-    """A new network namespace bound at ``path``, with its loopback up. On failure the
-    caller removes it with ``remove_sandbox``."""
-    await run_in_own_thread(_create_sandbox, path)
 
 
 def _remove_sandbox(path: Path) -> None:
@@ -224,7 +231,7 @@ async def sockets_in(sandbox: Path, *kinds: int) -> list[socket.socket]:
 
 def remove_sandbox_dir(directory: Path) -> None:
     """Once empty, the namespace directory goes, with the bind mount of itself that
-    ``create_sandbox`` (as iproute2) makes to share it."""
+    ``Links.create_sandbox`` (as iproute2) makes to share it."""
     if not directory.is_dir() or any(directory.iterdir()):
         return
     if is_mountpoint(directory):

@@ -459,9 +459,7 @@ class NetworkManager:
             async with self._lock:
                 interfaces = [self._add_endpoint(sandbox, self.get(ref), request)[1]
                               for ref, request in endpoints]
-            await links.create_sandbox(path)
-            for interface in interfaces:
-                await self._links.add_interface(path, interface)
+            await self._links.create_sandbox(path, interfaces)
             async with self._lock:
                 await self._start_services(sandbox)
                 await self._publish(sandbox, ports)
@@ -525,8 +523,8 @@ class NetworkManager:
         record = self._networks[endpoint.network_id]
         self._events.publish("network", "connect", record.id, container=sandbox.container_id,
                              name=record.name, type=record.driver)
-        log.info("endpoint_connected", container=sandbox.container_id[:12], network=record.name,
-                 ipv4=endpoint.ipv4)
+        log.debug("endpoint_connected", container=sandbox.container_id[:12], network=record.name,
+                  ipv4=endpoint.ipv4)
 
     def _check_connect(self, sandbox: SandboxRecord, record: NetworkRecord,
                        request: EndpointRequest) -> None:

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from servin.net.links import (Interface, Links, create_sandbox, delete_links, remove_sandbox,
-                              remove_sandbox_dir, sandbox_exists, sockets_in)
+from servin.net.links import (Interface, Links, delete_links, remove_sandbox, remove_sandbox_dir,
+                              sandbox_exists, sockets_in)
 from servin.net.rtnl import NetlinkError, Rtnl
 
 BUSYBOX = "/bin/busybox"
@@ -53,42 +53,49 @@ def names(tmp_path):
     remove_sandbox_dir(made.sandbox.parent)
 
 
-def test_a_sandbox_with_an_interface_is_made_in_threads_without_forking(names, monkeypatch):
+def test_a_sandbox_with_interfaces_is_made_in_threads_without_forking(names, monkeypatch):
     def no_fork():
         raise AssertionError("forked")
 
     monkeypatch.setattr(os, "fork", no_fork)
     links = Links(names.tag)
     gateway = f"10.226.{names.third}.1"
-    interface = Interface("eth0", names.veth, names.bridge, "02:42:0a:e2:00:05", 1400,
-                          [ipaddress.ip_interface(f"10.226.{names.third}.5/24")],
-                          [ipaddress.ip_address(gateway)])
+    first = Interface("eth0", names.veth, names.bridge, "02:42:0a:e2:00:05", 1400,
+                      [ipaddress.ip_interface(f"10.226.{names.third}.5/24")],
+                      [ipaddress.ip_address(gateway)])
+    # One more, as `docker network connect` adds to a running container.
+    second = Interface("eth1", names.veth + "x", names.bridge, "02:42:0a:e2:00:07", 1400,
+                       [ipaddress.ip_interface(f"10.226.{names.third}.7/24")], [])
     own_namespace = os.readlink("/proc/thread-self/ns/net")
 
     async def scenario():
         await links.ensure_bridge(names.bridge, [f"{gateway}/24"], 1400)
-        await create_sandbox(names.sandbox)
-        await links.add_interface(names.sandbox, interface)
+        await links.create_sandbox(names.sandbox, [first])
+        await links.add_interface(names.sandbox, second)
         return await links.tagged_links()
 
-    tagged = asyncio.run(scenario())
-    assert os.readlink("/proc/thread-self/ns/net") == own_namespace
-    assert sandbox_exists(names.sandbox)
-    assert tagged == {names.bridge: "bridge", names.veth: "veth"}
-    veth = host_link(names.veth)
-    assert f"master {names.bridge}" in veth and "state UP" in veth and "mtu 1400" in veth
-    inside = in_sandbox(names.sandbox, "ip", "-o", "addr")
-    assert f"10.226.{names.third}.5/24" in inside and "127.0.0.1/8" in inside
-    links_inside = in_sandbox(names.sandbox, "ip", "-o", "link")
-    assert "02:42:0a:e2:00:05" in links_inside and "mtu 1400" in links_inside
-    assert all("UP" in line for line in links_inside.splitlines())  # lo and eth0
-    assert f"default via {gateway} dev eth0" in in_sandbox(names.sandbox, "ip", "route")
-    in_sandbox(names.sandbox, "ping", "-c", "1", "-W", "5", gateway)  # fails unless answered
+    try:
+        tagged = asyncio.run(scenario())
+        assert os.readlink("/proc/thread-self/ns/net") == own_namespace
+        assert sandbox_exists(names.sandbox)
+        assert tagged == {names.bridge: "bridge", names.veth: "veth", second.host_ifname: "veth"}
+        veth = host_link(names.veth)
+        assert f"master {names.bridge}" in veth and "state UP" in veth and "mtu 1400" in veth
+        inside = in_sandbox(names.sandbox, "ip", "-o", "addr")
+        assert f"10.226.{names.third}.5/24" in inside and "127.0.0.1/8" in inside
+        assert f"10.226.{names.third}.7/24" in inside
+        links_inside = in_sandbox(names.sandbox, "ip", "-o", "link")
+        assert "02:42:0a:e2:00:05" in links_inside and "mtu 1400" in links_inside
+        assert all("UP" in line for line in links_inside.splitlines())  # lo, eth0, eth1
+        assert f"default via {gateway} dev eth0" in in_sandbox(names.sandbox, "ip", "route")
+        in_sandbox(names.sandbox, "ping", "-c", "1", "-W", "5", gateway)  # fails unless answered
+    finally:
+        asyncio.run(delete_links([second.host_ifname]))
 
 
 def test_sockets_are_opened_in_the_sandbox(names):
     async def scenario():
-        await create_sandbox(names.sandbox)
+        await Links(names.tag).create_sandbox(names.sandbox)
         return await sockets_in(names.sandbox, socket.SOCK_DGRAM)
 
     [sock] = asyncio.run(scenario())
@@ -108,8 +115,7 @@ def test_removal_of_veths_and_the_sandbox(names):
 
     async def scenario():
         await links.ensure_bridge(names.bridge, [f"10.226.{names.third}.1/24"], 1500)
-        await create_sandbox(names.sandbox)
-        await links.add_interface(names.sandbox, interface)
+        await links.create_sandbox(names.sandbox, [interface])
         await delete_links([names.veth, "svt-nosuch"])
         await remove_sandbox(names.sandbox)
         return await links.tagged_links()

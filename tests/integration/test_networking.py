@@ -22,7 +22,7 @@ from servin.config import DaemonConfig
 from servin.errors import Forbidden, InvalidArgument
 from servin.events import EventBus
 from servin.net.dns import SandboxDns
-from servin.net.links import create_sandbox, remove_sandbox, remove_sandbox_dir, sockets_in
+from servin.net.links import Links, remove_sandbox, remove_sandbox_dir, sockets_in
 from servin.networks.manager import EndpointRequest, NetworkManager, NetworkSpec, PortRequest
 
 TIMEOUT = 60
@@ -213,7 +213,7 @@ def test_published_port_through_proxy_and_restart_cleanup(manager_factory):
 def test_dns_forwards_unknown_names_to_the_host_resolvers(tmp_path):
     async def scenario():
         sandbox = tmp_path / "netns" / "ns"
-        await create_sandbox(sandbox)
+        await Links("servin:test-dns").create_sandbox(sandbox)
         upstream = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         upstream.bind(("127.0.0.77", 0))
         upstream.setblocking(False)
