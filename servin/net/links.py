@@ -6,20 +6,23 @@ ever touching another daemon's links. A namespace is a file bind-mounted under
 the daemon's exec root, so it outlives any process and a restarted daemon
 finds it again.
 
-Work inside a container's namespace runs in a thread of its own that enters the
-namespace (``setns``) and ends with the work; host-side work runs in the default
-pool, whose threads never leave the host's namespace. Nothing forks.
+Work inside a container's namespace runs in a thread of its own that makes it
+(``unshare``) or enters it (``setns``) and ends with the work; host-side work runs
+in the default pool, whose threads never leave the host's namespace. Nothing
+forks. A refusal of the kernel reaches the caller as a SystemFailure that says
+what was being made.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import ipaddress
 import os
 import socket
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import attrs
 import structlog
@@ -63,6 +66,14 @@ def _check(result: int, what: str) -> None:
         raise SystemFailure(f"{what}: {os.strerror(ctypes.get_errno())}")
 
 
+@contextlib.contextmanager
+def _failing_as(what: str) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        raise SystemFailure(f"{what}: {exc.strerror or exc}") from exc
+
+
 def _enter(sandbox: Path) -> None:
     """This thread into the namespace bound at ``sandbox`` (for good: the thread ends)."""
     fd = os.open(sandbox, os.O_RDONLY | os.O_CLOEXEC)
@@ -83,7 +94,7 @@ class Links:
         await asyncio.to_thread(self._ensure_bridge, name, addresses, mtu)
 
     def _ensure_bridge(self, name: str, addresses: list[str], mtu: int) -> None:
-        with Rtnl() as rtnl:
+        with _failing_as(f"setting up the bridge {name}"), Rtnl() as rtnl:
             index = rtnl.link_index(name)
             if index is None:
                 rtnl.add_bridge(name)
@@ -121,17 +132,18 @@ class Links:
         await run_in_own_thread(self._create_sandbox, path, interfaces)
 
     def _create_sandbox(self, path: Path, interfaces: Sequence[Interface]) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        make_shared(path.parent)
-        os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0))
-        with Rtnl() as host:  # opened before the thread leaves the host's namespace
-            _check(_libc.unshare(CLONE_NEWNET), "making a network namespace")
-            # This thread's namespace: /proc/self would name the main thread's.
-            mount_now("none", "/proc/thread-self/ns/net", path, "bind")
-            with Rtnl() as inside:
-                inside.set_link(LOOPBACK_INDEX, up=True)
-                for interface in interfaces:
-                    self._connect(host, inside, path, interface)
+        with _failing_as(f"making the network namespace {path}"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            make_shared(path.parent)
+            os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0))
+            with Rtnl() as host:  # opened before the thread leaves the host's namespace
+                _check(_libc.unshare(CLONE_NEWNET), "making a network namespace")
+                # This thread's namespace: /proc/self would name the main thread's.
+                mount_now("none", "/proc/thread-self/ns/net", path, "bind")
+                with Rtnl() as inside:
+                    inside.set_link(LOOPBACK_INDEX, up=True)
+                    for interface in interfaces:
+                        self._connect(host, inside, path, interface)
 
     async def add_interface(self, sandbox: Path, interface: Interface) -> None:
         """One more interface in an existing sandbox. On failure the caller removes
@@ -139,7 +151,8 @@ class Links:
         await run_in_own_thread(self._add_interface, sandbox, interface)
 
     def _add_interface(self, sandbox: Path, interface: Interface) -> None:
-        with Rtnl() as host:  # opened before the thread leaves the host's namespace
+        with _failing_as(f"connecting {sandbox} to {interface.bridge}"), \
+                Rtnl() as host:  # opened before the thread leaves the host's namespace
             _enter(sandbox)
             with Rtnl() as inside:
                 self._connect(host, inside, sandbox, interface)

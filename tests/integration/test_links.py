@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from servin.errors import SystemFailure
 from servin.net.links import (Interface, Links, delete_links, remove_sandbox, remove_sandbox_dir,
                               sandbox_exists, sockets_in)
 from servin.net.rtnl import NetlinkError, Rtnl
@@ -141,3 +142,16 @@ def test_netlink_refusals_and_absences(names):
         assert rtnl.link_index("svt-nosuch") is None
         assert rtnl.delete_link("svt-nosuch") is False
         assert rtnl.delete_link(names.bridge) is True
+
+
+def test_a_refusal_of_the_kernel_is_an_engine_error_saying_what(names):
+    links = Links(names.tag)
+    clash = Interface("eth0", names.bridge, names.bridge, "02:42:0a:e2:00:08", 1500, [], [])
+
+    async def scenario():
+        await links.ensure_bridge(names.bridge, [f"10.226.{names.third}.1/24"], 1500)
+        await links.create_sandbox(names.sandbox, [clash])  # its veth named as the bridge
+
+    with pytest.raises(SystemFailure, match=f"making the network namespace {names.sandbox}: "
+                                            "File exists"):
+        asyncio.run(scenario())
