@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import shutil
 import secrets
 import signal
@@ -296,7 +297,9 @@ class ContainerManager:
             spec = build_spec(spec_params(container, rootfs, user, self.files(container.id),
                                           peers=self, network=network, etc_files=etc_files,
                                           volume_mounts=volume_mounts))
-            await asyncio.to_thread(atomic_write_json, bundle / "config.json", spec)
+            # The bundle is made again at each start: no need to wait for the disk.
+            await asyncio.to_thread(atomic_write_json, bundle / "config.json", spec,
+                                    durable=False)
             # conmon runs `runc create`; the process waits in runc's "created" state
             # until `runc start`, so attaches made before start miss no output.
             pid = await self._runtime.create(
@@ -338,6 +341,14 @@ class ContainerManager:
         await mount("tmpfs", "shm", shm, "nosuid,nodev,noexec,mode=1777,"
                     f"size={container.host_config['ShmSize']}")
 
+    async def _release_host_side(self, container: Container) -> None:
+        """What a container that no longer runs leaves on the host: its rootfs mount,
+        shm, volume mounts and network sandbox."""
+        await self._release_rootfs(container)
+        await self._unmount_shm(container)
+        await self._mounts.teardown(container)
+        await self._net.detach(container)
+
     async def _unmount_shm(self, container: Container) -> None:
         shm = Path(self.files(container.id).shm)
         if is_mountpoint(shm):
@@ -351,10 +362,7 @@ class ContainerManager:
         """
         container.state.error = exc.message
         container.state.exit_code = _exit_code_for(exc.message)
-        await self._release_rootfs(container)
-        await self._unmount_shm(container)
-        await self._mounts.teardown(container)
-        await self._net.detach(container)
+        await self._release_host_side(container)
         await asyncio.to_thread(shutil.rmtree, self._bundles / container.id, True)
         await self._persist(container)
         for future in self._pending_attach.pop(container.id, []):
@@ -438,10 +446,6 @@ class ContainerManager:
         return True
 
     async def _record_exit(self, container: Container, status: ExitStatus) -> None:
-        await self._runtime.delete(container.id, force=True)
-        await self._log_rotator.exited(container.id, Path(self.files(container.id).log),
-                                       log_policy(container.host_config["LogConfig"]))
-        await asyncio.to_thread(shutil.rmtree, self._bundles / container.id, True)
         container.state.status = "exited"
         container.state.pid = 0
         container.state.exit_code = status.exit_code
@@ -450,10 +454,16 @@ class ContainerManager:
         # The exit file's mtime comes from the kernel's coarse clock: never before the start.
         container.state.finished_ns = max(int(status.finished_at.timestamp() * 1e9),
                                           container.state.started_ns)
-        await self._release_rootfs(container)
-        await self._unmount_shm(container)
-        await self._mounts.teardown(container)
-        await self._net.detach(container)
+        # runc's clean-up and the host's (mounts, network) need nothing of each other.
+        for outcome in await asyncio.gather(self._runtime.delete(container.id, force=True),
+                                            self._release_host_side(container),
+                                            return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
+        # After runc delete, which waits for conmon: the log is complete.
+        await self._log_rotator.exited(container.id, Path(self.files(container.id).log),
+                                       log_policy(container.host_config["LogConfig"]))
+        await asyncio.to_thread(shutil.rmtree, self._bundles / container.id, True)
         await self._persist(container)
         if status.oom_killed:
             self.publish(container, "oom")
@@ -475,7 +485,9 @@ class ContainerManager:
             raise InvalidArgument(f"invalid condition: {condition!r}")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[int] = loop.create_future()
-        running = container.state.status in ("running", "paused", "restarting")
+        # Running too while its monitor still records the exit and releases its mounts.
+        running = (container.state.status in ("running", "paused", "restarting")
+                   or container.id in self._monitors)
         if condition == "not-running" and not running:
             future.set_result(container.state.exit_code)
         elif condition == "removed":
@@ -847,21 +859,23 @@ class ContainerManager:
         bring back the containers whose restart policy says so, as dockerd does."""
         self._root.mkdir(parents=True, exist_ok=True, mode=0o710)
         self._bundles.mkdir(parents=True, exist_ok=True, mode=0o700)
-        for directory in sorted(self._root.iterdir()):
-            try:
-                container = await asyncio.to_thread(load_record, directory)
-            except FileNotFoundError:
+        # One runc process for every container, while the records are read. One that
+        # exits after this is seen running, then recorded by its monitor, as any exit.
+        records, states = await asyncio.gather(asyncio.to_thread(self._load_records),
+                                               self._runtime.states())
+        for directory, container in records:
+            if isinstance(container, FileNotFoundError):
                 log.info("orphan_collected", id=directory.name[:12])
                 await self._runtime.delete(directory.name, force=True)
                 await self._discard_files(directory.name)
                 continue
-            except (ValueError, TypeError, KeyError) as exc:
-                log.error("record_unreadable", id=directory.name[:12], error=str(exc))
+            if isinstance(container, Exception):
+                log.error("record_unreadable", id=directory.name[:12], error=str(container))
                 continue
             self._containers[container.id] = container
             self._names[container.name] = container.id
             self._waiters[container.id] = _Waiters()
-            await self._reconcile(container)
+            await self._reconcile(container, states.get(container.id))
             await self.execs.restore(container)
         await self._mounts.restore(self._containers.values())
         # Before any restart: sandboxes of containers that did not survive are collected.
@@ -879,16 +893,29 @@ class ContainerManager:
                 log.warning("restart_at_start_failed", id=container.short_id, error=exc.message)
         log.info("containers_restored", count=len(self._containers), restarted=len(comebacks))
 
-    async def _reconcile(self, container: Container) -> None:
-        state = await self._runtime.state(container.id)
+    def _load_records(self) -> list[tuple[Path, Container | Exception]]:
+        """Each container directory with its record, or why it has none to use."""
+        loaded: list[tuple[Path, Container | Exception]] = []
+        for directory in sorted(self._root.iterdir()):
+            try:
+                loaded.append((directory, load_record(directory)))
+            except (FileNotFoundError, ValueError, TypeError, KeyError) as exc:
+                loaded.append((directory, exc))
+        return loaded
+
+    async def _reconcile(self, container: Container, state: dict[str, Any] | None) -> None:
+        """Bring the record in line with runc's ``state`` of the container (None: runc
+        does not know it)."""
         status = state["status"] if state else None
         if status in ("running", "paused"):
+            recorded = copy.deepcopy(container.state)
             container.state.status = status
             container.state.pid = state.get("pid", container.state.pid)
             if not container.state.started_ns:
                 container.state.started_ns = time.time_ns()
             self._health.start(container)
-            await self._persist(container)
+            if container.state != recorded:  # most containers simply run on
+                await self._persist(container)
             self._stopped[container.id] = asyncio.Event()
             self._monitors[container.id] = asyncio.create_task(self._monitor(container))
             self._log_rotator.start(container.id, Path(self.files(container.id).log),

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 
 import docker.errors
 import pytest
 
+from servin.containers.record import RECORD_FILE
 from servin.timefmt import parse_rfc3339_ns
 
 
@@ -49,6 +51,37 @@ def test_containers_survive_and_are_adopted(crashed_daemon):
     for container_id in ids.values():
         client.api.remove_container(container_id, force=True)
     assert client.api.containers(all=True) == []
+
+
+def test_restore_asks_runc_once_and_leaves_the_records_of_running_containers(
+        crashed_daemon, tmp_path, monkeypatch):
+    daemon, ids, pid = crashed_daemon
+    calls = tmp_path / "runc-calls"
+    wrapper = tmp_path / "bin" / "runc"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> {calls}\nexec {shutil.which("runc")} "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{wrapper.parent}:{os.environ['PATH']}")
+    exit_file = daemon.exec_root / "exits" / ids["exiting"]
+    deadline = time.monotonic() + 30
+    while not exit_file.exists():  # conmon writes it when the container has exited
+        assert time.monotonic() < deadline, "the container did not exit"
+        time.sleep(0.1)
+    record = daemon.data_root / "containers" / ids["running"] / RECORD_FILE
+    written = (record.stat().st_ino, record.stat().st_mtime_ns)  # each write: a new file
+    daemon.start()
+    client = daemon.client()
+
+    assert (record.stat().st_ino, record.stat().st_mtime_ns) == written
+    # runc's arguments: --root=..., --log-format=json, then the action
+    actions = [line.split()[2] for line in calls.read_text().splitlines()]
+    assert actions.count("list") == 1 and "state" not in actions
+    running = client.api.inspect_container(ids["running"])["State"]
+    assert (running["Status"], running["Pid"]) == ("running", pid)
+    exited = client.api.inspect_container(ids["exiting"])["State"]
+    assert (exited["Status"], exited["ExitCode"]) == ("exited", 4)
+    for container_id in ids.values():
+        client.api.remove_container(container_id, force=True)
 
 
 def test_half_made_container_is_collected_at_start(crashed_daemon):
