@@ -3,7 +3,3 @@
 __version__ = "0.1.0"
 API_VERSION = "1.41"
 MIN_API_VERSION = "1.12"
-
-from servin import shallowpkg
-
-shallowpkg.install()

@@ -10,8 +10,7 @@ import contextlib
 import enum
 from typing import AsyncIterator, Awaitable, Callable
 
-from aiohttp import web
-from aiohttp.http import WSMsgType
+from aiohttp import WSMsgType, web
 
 from servin.containers.detachkeys import EscapeScanner, parse_detach_keys
 from servin.containers.manager import ContainerManager

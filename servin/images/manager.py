@@ -15,7 +15,9 @@ from servin.images.filters import ListedImage, filter_images
 from servin.images.imagestore import Image, ImageStore
 from servin.images.layers import LayerStore
 from servin.images.progress import ProgressMessage, ProgressSink
+from servin.images.pull import Puller
 from servin.images.reference import parse_reference, with_tag_or_digest
+from servin.images.registry import Credentials, RegistryClient, RegistryUnreachable, endpoints_for
 
 __all__ = ["Image", "ImageManager", "LayerStore", "ProgressSink"]
 
@@ -65,11 +67,6 @@ class ImageManager:
         Errors found before the first progress message (bad reference, unknown
         manifest or repository) are raised before anything was sent.
         """
-        # Here, not at the top: the registry client brings aiohttp's client side (and its
-        # TLS contexts), which the daemon then loads on its first pull, not at every start.
-        from servin.images.pull import Puller
-        from servin.images.registry import (Credentials, RegistryClient, RegistryUnreachable,
-                                            endpoints_for)
         reference = with_tag_or_digest(parse_reference(ref), tag).with_default_tag()
         endpoints = endpoints_for(reference, mirrors=self.mirrors, insecure=self.insecure)
         credentials = Credentials.from_auth(auth)
