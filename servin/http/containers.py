@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import json
-
+import structlog
 from aiohttp import web
 
 from servin.errors import InvalidArgument
 from servin.http.context import engine_of
 from servin.http.listcache import LIST_CACHE_KEY
 from servin.http.params import json_body, query_bool, query_filters, query_int
-from servin.http.responses import json_response
+from servin.http.responses import encode_json, json_response
 from servin.http.routing import Routes
+
+log = structlog.get_logger("servin.http")
 
 routes = Routes()
 
@@ -121,8 +122,11 @@ async def wait(request: web.Request) -> web.StreamResponse:
         code = await exit_code
     finally:
         exit_code.cancel()
-    await response.write(json.dumps({"StatusCode": code, "Error": None}).encode() + b"\n")
-    await response.write_eof()
+    try:
+        await response.write(encode_json({"StatusCode": code, "Error": None}))
+        await response.write_eof()
+    except ConnectionResetError:
+        log.debug("wait_client_gone", id=container.short_id)  # nobody left to tell
     return response
 
 

@@ -268,6 +268,23 @@ def test_listed_status_moves_on_with_the_clock(containers, alpine, docker_client
     assert status() != first
 
 
+def test_a_wait_whose_client_left_ends_quietly(containers, alpine, docker_client, servind):
+    box = containers.run(alpine, ["sleep", "30"], detach=True)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(10)
+        sock.connect(str(servind.socket_path))
+        sock.sendall(f"POST /v1.41/containers/{box.id}/wait HTTP/1.1\r\nHost: engine\r\n"
+                     "Content-Length: 0\r\n\r\n".encode())
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200")  # the wait is in place
+    log_size = servind.log_path.stat().st_size
+    box.kill()
+    assert box.wait()["StatusCode"] == 137
+    assert docker_client.ping()
+    with open(servind.log_path, "rb") as log:
+        log.seek(log_size)
+        assert b"Traceback" not in log.read()
+
+
 def test_remove_running_needs_force(containers, alpine, docker_client):
     container = containers.run(alpine, ["sleep", "60"], detach=True)
     with pytest.raises(docker.errors.APIError) as err:
