@@ -43,6 +43,8 @@ unit: install
 # when missing. Takes about five minutes.
 bench: install
 	bench/deps.sh $(VENV)
+	@# servind's bytecode as an installed package has it, also where PYTHONDONTWRITEBYTECODE is set.
+	$(VENV)/bin/python -m compileall -q servin
 	$(VENV)/bin/python -m bench $(BENCH_ARGS)
 
 clean:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import gc
 import logging
 import os
 import signal
@@ -137,6 +138,9 @@ async def serve(config: DaemonConfig) -> None:
                  data_root=str(config.data_root), exec_root=str(config.exec_root),
                  engine_id=hostinfo.engine_id(config.data_root),
                  live_restore=config.live_restore)
+        # What start-up made (modules, restored records) lives as long as the daemon:
+        # out of the collector's sight, a full collection no longer walks it all.
+        gc.freeze()
         notify_systemd("READY=1")
         await stop.wait()
         log.info("daemon_stopping")
