@@ -23,6 +23,20 @@ SCRUBBED_ENV = ("NOTIFY_SOCKET", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES",
                 "_OCI_STARTPIPE", "_OCI_ATTACHPIPE", SYNC_PIPE_ENV)
 
 
+# sun_path's size: conmon shortens a link whose path would be one byte short of it.
+SUN_PATH_SIZE = 108
+
+
+def conmon_link(socket_dir: Path, cuuid: str) -> Path:
+    """The link conmon makes in ``--socket-dir-path`` to a bundle (``--cuuid``): its path
+    loses its last character when it is exactly 107 bytes long (conmon's
+    socket_parent_dir, so that the link never has the length of the socket's path)."""
+    link = socket_dir / cuuid
+    if len(os.fsencode(link)) == SUN_PATH_SIZE - 1:
+        return socket_dir / cuuid[:-1]
+    return link
+
+
 @attrs.frozen
 class ConmonFiles:
     """Where conmon keeps one container's pidfiles, exit file and attach link."""
@@ -52,7 +66,7 @@ class ConmonFiles:
     @property
     def bundle_link(self) -> Path:
         """Symlink to the bundle, holding the ``attach`` socket and ``ctl``/``winsz`` fifos."""
-        return self.socket_dir / self.container_id
+        return conmon_link(self.socket_dir, self.container_id)
 
     def prepare(self) -> None:
         for d in (self.state_dir, self.exit_dir, self.socket_dir):

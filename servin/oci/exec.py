@@ -34,7 +34,8 @@ import structlog
 from servin.errors import NotFound
 from servin.oci.attach import AttachSocket, connect_in_dir
 from servin.oci.capabilities import ALL_CAPABILITIES, bounding_set
-from servin.oci.conmon import CTL_RESIZE, SCRUBBED_ENV, SYNC_PIPE_ENV, read_sync_line
+from servin.oci.conmon import (CTL_RESIZE, SCRUBBED_ENV, SYNC_PIPE_ENV, conmon_link,
+                               read_sync_line)
 from servin.oci.exits import ExitStatus, open_pidfd, read_exit_file, read_pid, wait_pidfd
 from servin.oci.runc import OCIRuntimeError, runc_error_text
 from servin.oci.runtime import LOST_EXIT_CODE, Runtime, write_control
@@ -73,7 +74,7 @@ class ExecFiles:
 
     @property
     def attach_link(self) -> Path:
-        return self.socket_dir / self.exec_id
+        return conmon_link(self.socket_dir, self.exec_id)
 
     def remove(self) -> None:
         if self.attach_link.is_symlink():

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import signal
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -83,6 +86,31 @@ def test_attach_works_with_a_bundle_path_longer_than_a_socket_address(env):
             await rt.start("deep")
             assert joined(await read_all(attach), "stdout") == b"deep\n"
     run(scenario())
+
+
+def test_attach_and_resize_where_conmon_shortens_its_link(env):
+    """An exec root whose link path to a bundle is 107 bytes long: conmon drops the
+    id's last character from the link's name."""
+    container_id = "c" * 64
+    # Short enough a base that the exec root can be padded to the length that does it.
+    base = Path(tempfile.mkdtemp(prefix="servin-"))
+    padding = 107 - len(f"{base}/") - len(f"/attach/{container_id}")
+    rt = Runtime(base / ("x" * padding))
+    assert len(str(rt.exec_root / "attach" / container_id)) == 107
+
+    async def scenario():
+        bundle = env.bundle(container_id, ["sh", "-c", "sleep 0.2; echo short"], terminal=True)
+        await env.create(rt, container_id, bundle, terminal=True)
+        assert (rt.exec_root / "attach" / container_id[:-1]).is_symlink()
+        async with await rt.attach(container_id) as attach:
+            await rt.resize(container_id, 30, 100)
+            await rt.start(container_id)
+            assert b"short" in b"".join(data for _, data in await read_all(attach))
+    try:
+        run(scenario())
+    finally:
+        run(rt.delete(container_id, force=True))  # before its exec root goes
+        shutil.rmtree(base)
 
 
 def test_stdin_reaches_the_container_and_closing_it_ends_cat(env):
