@@ -1,4 +1,4 @@
-"""Bridges, veth pairs and network namespaces, through rtnetlink in threads.
+"""Bridges, veth pairs and network namespaces, through pyroute2's IPRoute in threads.
 
 Every link made here carries the daemon instance's tag as its interface alias
 (``ip link`` shows it), so a daemon finds what it left after a crash without
@@ -8,9 +8,10 @@ finds it again.
 
 Work inside a container's namespace runs in a thread of its own that makes it
 (``unshare``) or enters it (``setns``) and ends with the work; host-side work runs
-in the default pool, whose threads never leave the host's namespace. Nothing
-forks. A refusal of the kernel reaches the caller as a SystemFailure that says
-what was being made.
+in the default pool, whose threads never leave the host's namespace. pyroute2's
+synchronous IPRoute, made without ``netns=``, opens its socket in the namespace of
+the thread that makes it, so nothing forks. A refusal of the kernel reaches the
+caller as a SystemFailure that says what was being made.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import errno
 import ipaddress
 import os
 import socket
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 import attrs
 import structlog
@@ -30,13 +32,17 @@ import structlog
 from servin.errors import SystemFailure
 from servin.mounts import is_mountpoint, make_shared, mount_now, unmount_now
 from servin.net.ipam import Address, Network
-from servin.net.rtnl import Link, Rtnl
 from servin.ownthread import run_in_own_thread
+
+if TYPE_CHECKING:
+    from pyroute2.iproute.linux import IPRoute
 
 log = structlog.get_logger("servin.net")
 
 CLONE_NEWNET = 0x40000000
 LOOPBACK_INDEX = 1  # the first link of every new namespace
+MAIN_ROUTING_TABLE = 254
+IFA_F_NODAD = 0x02
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.setns.argtypes = (ctypes.c_int, ctypes.c_int)
@@ -66,10 +72,21 @@ def _check(result: int, what: str) -> None:
         raise SystemFailure(f"{what}: {os.strerror(ctypes.get_errno())}")
 
 
+def _iproute() -> IPRoute:
+    """A netlink socket in this thread's namespace. pyroute2 is imported here, by the
+    first request, in a worker thread: the package takes ~150 ms and ~9 MiB to load,
+    which importing the daemon need not pay."""
+    from pyroute2.iproute.linux import IPRoute
+    return IPRoute()
+
+
 @contextlib.contextmanager
 def _failing_as(what: str) -> Iterator[None]:
+    from pyroute2.netlink.exceptions import NetlinkError
     try:
         yield
+    except NetlinkError as exc:
+        raise SystemFailure(f"{what}: {os.strerror(exc.code)}") from exc
     except OSError as exc:
         raise SystemFailure(f"{what}: {exc.strerror or exc}") from exc
 
@@ -94,30 +111,29 @@ class Links:
         await asyncio.to_thread(self._ensure_bridge, name, addresses, mtu)
 
     def _ensure_bridge(self, name: str, addresses: list[str], mtu: int) -> None:
-        with _failing_as(f"setting up the bridge {name}"), Rtnl() as rtnl:
-            index = rtnl.link_index(name)
+        with _failing_as(f"setting up the bridge {name}"), _iproute() as ipr:
+            index = _index(ipr, name)
             if index is None:
-                rtnl.add_bridge(name)
-                index = rtnl.link_index(name)
+                ipr.link("add", ifname=name, kind="bridge")
+                index = _index(ipr, name)
                 log.info("bridge_created", bridge=name)
             assert index is not None
-            rtnl.set_link(index, alias=self.tag, mtu=mtu)
-            present = set(rtnl.addresses(index))
+            ipr.link("set", index=index, ifalias=self.tag, mtu=mtu)
+            present = set(_addresses(ipr, index))
             for text in addresses:
                 interface = ipaddress.ip_interface(text)
                 if interface not in present:
-                    rtnl.add_address(index, interface)
-            rtnl.set_link(index, up=True)
+                    _add_address(ipr, index, interface)
+            ipr.link("set", index=index, state="up")
 
     async def remove_link(self, name: str) -> None:
         """Delete the link ``name`` (a veth's peer goes with it); none is no error."""
-        if await asyncio.to_thread(_delete_link, name):
+        if await asyncio.to_thread(_delete_links, [name]):
             log.info("link_removed", link=name)
 
     async def tagged_links(self) -> dict[str, str]:
         """Links of this instance: name -> kind (bridge, veth)."""
-        found = await asyncio.to_thread(_links)
-        return {link.name: link.kind for link in found if link.alias == self.tag}
+        return await asyncio.to_thread(_tagged_links, self.tag)
 
     @staticmethod
     async def host_routes() -> list[Network]:
@@ -136,12 +152,12 @@ class Links:
             path.parent.mkdir(parents=True, exist_ok=True)
             make_shared(path.parent)
             os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0))
-            with Rtnl() as host:  # opened before the thread leaves the host's namespace
+            with _iproute() as host:  # opened before the thread leaves the host's namespace
                 _check(_libc.unshare(CLONE_NEWNET), "making a network namespace")
                 # This thread's namespace: /proc/self would name the main thread's.
                 mount_now("none", "/proc/thread-self/ns/net", path, "bind")
-                with Rtnl() as inside:
-                    inside.set_link(LOOPBACK_INDEX, up=True)
+                with _iproute() as inside:
+                    inside.link("set", index=LOOPBACK_INDEX, state="up")
                     for interface in interfaces:
                         self._connect(host, inside, path, interface)
 
@@ -152,48 +168,82 @@ class Links:
 
     def _add_interface(self, sandbox: Path, interface: Interface) -> None:
         with _failing_as(f"connecting {sandbox} to {interface.bridge}"), \
-                Rtnl() as host:  # opened before the thread leaves the host's namespace
+                _iproute() as host:  # opened before the thread leaves the host's namespace
             _enter(sandbox)
-            with Rtnl() as inside:
+            with _iproute() as inside:
                 self._connect(host, inside, sandbox, interface)
 
-    def _connect(self, host: Rtnl, inside: Rtnl, sandbox: Path, interface: Interface) -> None:
+    def _connect(self, host: IPRoute, inside: IPRoute, sandbox: Path,
+                 interface: Interface) -> None:
         """A veth pair: one end on the bridge, the other in the sandbox as ``ifname``, with
         its addresses and routes; ``host`` and ``inside`` are sockets in either namespace."""
-        bridge = host.link_index(interface.bridge)
+        bridge = _index(host, interface.bridge)
         if bridge is None:
             raise SystemFailure(f"bridge {interface.bridge} not found")
         fd = os.open(sandbox, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            host.add_veth(interface.host_ifname, peer=interface.ifname, peer_netns_fd=fd,
-                          peer_mac=interface.mac, mtu=interface.mtu, master=bridge)
+            # The host end up on the bridge, the peer straight into the sandbox with its
+            # MAC, in one request; the kernel refuses to bring up the end it makes first.
+            host.link("add", ifname=interface.host_ifname, kind="veth", mtu=interface.mtu,
+                      master=bridge, state="up",
+                      peer={"ifname": interface.ifname, "net_ns_fd": fd,
+                            "mtu": interface.mtu, "address": interface.mac})
         finally:
             os.close(fd)
-        index = host.link_index(interface.host_ifname)
-        assert index is not None
-        host.set_link(index, alias=self.tag)
-        index = inside.link_index(interface.ifname)
+        host.link("set", ifname=interface.host_ifname, ifalias=self.tag)
+        index = _index(inside, interface.ifname)
         assert index is not None
         for address in interface.addresses:
-            inside.add_address(index, address)
-        inside.set_link(index, up=True)
+            _add_address(inside, index, address)
+        inside.link("set", index=index, state="up")
         for gateway in interface.gateways:
-            inside.replace_default_route(gateway, index)
+            inside.route("replace", dst="default", gateway=str(gateway), oif=index,
+                         family=socket.AF_INET6 if gateway.version == 6 else socket.AF_INET)
 
 
-def _delete_link(name: str) -> bool:
-    with Rtnl() as rtnl:
-        return rtnl.delete_link(name)
+def _index(ipr: IPRoute, name: str) -> int | None:
+    """The index of the link ``name``; None when there is none."""
+    from pyroute2.netlink.exceptions import NetlinkError
+    try:
+        return ipr.link("get", ifname=name)[0]["index"]
+    except NetlinkError as exc:
+        if exc.code == errno.ENODEV:
+            return None
+        raise
 
 
-def _links() -> list[Link]:
-    with Rtnl() as rtnl:
-        return rtnl.links()
+def _addresses(ipr: IPRoute, index: int) -> list[ipaddress.IPv4Interface
+                                                 | ipaddress.IPv6Interface]:
+    return [ipaddress.ip_interface(f"{msg.get('address')}/{msg['prefixlen']}")
+            for msg in ipr.addr("dump", index=index)]
+
+
+def _add_address(ipr: IPRoute, index: int,
+                 address: ipaddress.IPv4Interface | ipaddress.IPv6Interface) -> None:
+    # An IPv6 address is usable at once: no duplicate address detection to wait for.
+    ipr.addr("add", index=index, address=str(address.ip), prefixlen=address.network.prefixlen,
+             flags=IFA_F_NODAD if address.version == 6 else 0)
+
+
+def _tagged_links(tag: str) -> dict[str, str]:
+    found = {}
+    with _iproute() as ipr:
+        for link in ipr.link("dump"):
+            if link.get("ifalias") == tag:
+                info = link.get("IFLA_LINKINFO")
+                found[link.get("ifname")] = (info.get("IFLA_INFO_KIND") if info else None) or ""
+    return found
 
 
 def _host_routes() -> list[Network]:
-    with Rtnl() as rtnl:
-        return rtnl.main_table_destinations()
+    routes: list[Network] = []
+    with _iproute() as ipr:
+        for family in (socket.AF_INET, socket.AF_INET6):
+            for route in ipr.route("dump", family=family):
+                if route.get("table") == MAIN_ROUTING_TABLE and route["dst_len"] > 0:
+                    routes.append(ipaddress.ip_network(f"{route.get('dst')}/{route['dst_len']}",
+                                                       strict=False))
+    return routes
 
 
 def _remove_sandbox(path: Path) -> None:
@@ -208,10 +258,20 @@ async def remove_sandbox(path: Path) -> None:
         await asyncio.to_thread(_remove_sandbox, path)
 
 
-def _delete_links(names: Sequence[str]) -> None:
-    with Rtnl() as rtnl:
+def _delete_links(names: Sequence[str]) -> int:
+    """How many of these links there were to delete."""
+    from pyroute2.netlink.exceptions import NetlinkError
+    deleted = 0
+    with _iproute() as ipr:
         for name in names:
-            rtnl.delete_link(name)
+            try:
+                ipr.link("del", ifname=name)
+            except NetlinkError as exc:
+                if exc.code not in (errno.ENODEV, errno.ENOENT):
+                    raise
+            else:
+                deleted += 1
+    return deleted
 
 
 async def delete_links(names: Sequence[str]) -> None:

@@ -1,4 +1,4 @@
-"""Bridges, veths and namespaces through servin.net.links and rtnl, on the real kernel.
+"""Bridges, veths and namespaces through servin.net.links (pyroute2), on the real kernel.
 
 Everything is made under names of this test's own and removed afterwards; traffic
 stays inside the namespaces made here.
@@ -7,7 +7,6 @@ stays inside the namespaces made here.
 from __future__ import annotations
 
 import asyncio
-import errno
 import ipaddress
 import os
 import socket
@@ -18,9 +17,8 @@ from pathlib import Path
 import pytest
 
 from servin.errors import SystemFailure
-from servin.net.links import (Interface, Links, delete_links, remove_sandbox, remove_sandbox_dir,
-                              sandbox_exists, sockets_in)
-from servin.net.rtnl import NetlinkError, Rtnl
+from servin.net.links import (Interface, Links, _delete_links, _index, _iproute, delete_links,
+                              remove_sandbox, remove_sandbox_dir, sandbox_exists, sockets_in)
 
 BUSYBOX = "/bin/busybox"
 
@@ -133,15 +131,25 @@ def test_host_routes_include_a_bridge_subnet(names):
     assert ipaddress.ip_network(f"10.226.{names.third}.0/24") in asyncio.run(scenario())
 
 
-def test_netlink_refusals_and_absences(names):
-    with Rtnl() as rtnl:
-        rtnl.add_bridge(names.bridge)
-        with pytest.raises(NetlinkError) as caught:
-            rtnl.add_bridge(names.bridge)
-        assert caught.value.errno == errno.EEXIST
-        assert rtnl.link_index("svt-nosuch") is None
-        assert rtnl.delete_link("svt-nosuch") is False
-        assert rtnl.delete_link(names.bridge) is True
+def test_a_bridge_ensured_again_keeps_its_addresses_and_absent_links_are_no_error(names):
+    links = Links(names.tag)
+    addresses = [f"10.226.{names.third}.1/24", f"fd00:5e:{names.third:x}::1/64"]
+
+    async def scenario():
+        for _ in range(2):  # as at every daemon start: what is there already stays
+            await links.ensure_bridge(names.bridge, addresses, 1500)
+
+    asyncio.run(scenario())
+    shown = subprocess.run(["ip", "-o", "addr", "show", "dev", names.bridge],
+                           capture_output=True, text=True, check=True).stdout
+    assert [line.split()[3] for line in shown.splitlines()
+            if "scope global" in line] == addresses  # each once
+    with _iproute() as ipr:
+        assert _index(ipr, "svt-nosuch") is None
+        assert _index(ipr, names.bridge) is not None
+    assert _delete_links(["svt-nosuch", names.bridge]) == 1
+    assert _delete_links([names.bridge]) == 0
+    assert host_link(names.bridge) == ""
 
 
 def test_a_refusal_of_the_kernel_is_an_engine_error_saying_what(names):
