@@ -11,7 +11,9 @@ Work inside a container's namespace runs in a thread of its own that makes it
 in the default pool, whose threads never leave the host's namespace. pyroute2's
 synchronous IPRoute, made without ``netns=``, opens its socket in the namespace of
 the thread that makes it, so nothing forks. A refusal of the kernel reaches the
-caller as a SystemFailure that says what was being made.
+caller as a SystemFailure that says what was being made. What sysfs and libc can
+read (servin.net.sysfs) is read there: a start whose bridges need no change never
+loads pyroute2.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import errno
 import ipaddress
 import os
 import socket
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Sequence
 
@@ -31,6 +34,7 @@ import structlog
 
 from servin.errors import SystemFailure
 from servin.mounts import is_mountpoint, make_shared, mount_now, unmount_now
+from servin.net import sysfs
 from servin.net.ipam import Address, Network
 from servin.ownthread import run_in_own_thread
 
@@ -72,16 +76,24 @@ def _check(result: int, what: str) -> None:
         raise SystemFailure(f"{what}: {os.strerror(ctypes.get_errno())}")
 
 
+def _loading_pyroute2() -> None:
+    """Called before each import of pyroute2. It loads at the first netlink request, in a
+    worker thread: the package takes ~150 ms and ~9 MiB, which importing the daemon, and
+    a start whose links need no change, need not pay; tests check the latter by this log."""
+    if "pyroute2" not in sys.modules:
+        log.debug("netlink_library_loading")
+
+
 def _iproute() -> IPRoute:
-    """A netlink socket in this thread's namespace. pyroute2 is imported here, by the
-    first request, in a worker thread: the package takes ~150 ms and ~9 MiB to load,
-    which importing the daemon need not pay."""
+    """A netlink socket in this thread's namespace."""
+    _loading_pyroute2()
     from pyroute2.iproute.linux import IPRoute
     return IPRoute()
 
 
 @contextlib.contextmanager
 def _failing_as(what: str) -> Iterator[None]:
+    _loading_pyroute2()
     from pyroute2.netlink.exceptions import NetlinkError
     try:
         yield
@@ -111,6 +123,8 @@ class Links:
         await asyncio.to_thread(self._ensure_bridge, name, addresses, mtu)
 
     def _ensure_bridge(self, name: str, addresses: list[str], mtu: int) -> None:
+        if self._bridge_as_wanted(name, addresses, mtu):
+            return
         with _failing_as(f"setting up the bridge {name}"), _iproute() as ipr:
             index = _index(ipr, name)
             if index is None:
@@ -125,6 +139,14 @@ class Links:
                 if interface not in present:
                     _add_address(ipr, index, interface)
             ipr.link("set", index=index, state="up")
+
+    def _bridge_as_wanted(self, name: str, addresses: list[str], mtu: int) -> bool:
+        """True when sysfs shows the bridge up, tagged, with this MTU and these addresses."""
+        shown = sysfs.link(name)
+        return (shown is not None and shown.bridge and shown.up and shown.alias == self.tag
+                and shown.mtu == mtu
+                and {ipaddress.ip_interface(text) for text in addresses}
+                <= set(sysfs.addresses(name)))
 
     async def remove_link(self, name: str) -> None:
         """Delete the link ``name`` (a veth's peer goes with it); none is no error."""
@@ -226,6 +248,9 @@ def _add_address(ipr: IPRoute, index: int,
 
 
 def _tagged_links(tag: str) -> dict[str, str]:
+    shown = sysfs.links_with_alias(tag)
+    if shown is not None:
+        return shown
     found = {}
     with _iproute() as ipr:
         for link in ipr.link("dump"):
@@ -260,6 +285,7 @@ async def remove_sandbox(path: Path) -> None:
 
 def _delete_links(names: Sequence[str]) -> int:
     """How many of these links there were to delete."""
+    _loading_pyroute2()
     from pyroute2.netlink.exceptions import NetlinkError
     deleted = 0
     with _iproute() as ipr:

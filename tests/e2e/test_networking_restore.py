@@ -46,3 +46,27 @@ def test_ports_and_names_survive_a_daemon_crash(make_servind, test_images):
         "IPAddress"].startswith("10.225.7.")
     client.api.remove_container("lr-db", force=True)
     client.api.remove_network(network.id)
+
+
+def test_a_restart_with_the_bridges_as_wanted_loads_no_netlink_library(make_servind,
+                                                                        test_images):
+    daemon = make_servind()
+    client = daemon.client()
+    client.images.pull("alpine", tag="latest")
+    network = client.networks.create("nl-net", ipam={"Config": [{"Subnet": "10.225.9.0/24"}]})
+    for name, on in (("nl-default", "bridge"), ("nl-user", "nl-net")):
+        client.containers.run("alpine", ["sleep", "300"], detach=True, name=name, network=on)
+    daemon.stop()  # live restore: the containers keep running
+    before = daemon.log_path.stat().st_size
+    daemon.start()
+    client = daemon.client()
+
+    assert {c.name for c in client.containers.list()} == {"nl-default", "nl-user"}
+    restarted = daemon.log_path.read_bytes()[before:]
+    assert b"engine_started" in restarted and b"netlink_library_loading" not in restarted
+    # A new container needs links made: the library loads then.
+    client.containers.run("alpine", ["true"], remove=True)
+    assert b"netlink_library_loading" in daemon.log_path.read_bytes()[before:]
+    client.api.remove_container("nl-default", force=True)
+    client.api.remove_container("nl-user", force=True)
+    client.api.remove_network(network.id)

@@ -11,12 +11,14 @@ import ipaddress
 import os
 import socket
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
 from servin.errors import SystemFailure
+from servin.net import sysfs
 from servin.net.links import (Interface, Links, _delete_links, _index, _iproute, delete_links,
                               remove_sandbox, remove_sandbox_dir, sandbox_exists, sockets_in)
 
@@ -163,3 +165,51 @@ def test_a_refusal_of_the_kernel_is_an_engine_error_saying_what(names):
     with pytest.raises(SystemFailure, match=f"making the network namespace {names.sandbox}: "
                                             "File exists"):
         asyncio.run(scenario())
+
+
+def test_sysfs_shows_the_bridge_and_the_tagged_links(names):
+    links = Links(names.tag)
+    addresses = [f"10.226.{names.third}.1/24", f"fd00:5e:{names.third:x}::1/64"]
+    interface = Interface("eth0", names.veth, names.bridge, "02:42:0a:e2:00:09", 1400, [], [])
+
+    async def scenario():
+        await links.ensure_bridge(names.bridge, addresses, 1400)
+        await links.create_sandbox(names.sandbox, [interface])
+
+    asyncio.run(scenario())
+    assert sysfs.link(names.bridge) == sysfs.LinkView(name=names.bridge, alias=names.tag,
+                                                      mtu=1400, up=True, bridge=True)
+    assert sysfs.link(names.veth).bridge is False
+    assert sysfs.link("svt-nosuch") is None
+    assert {ipaddress.ip_interface(a) for a in addresses} <= set(sysfs.addresses(names.bridge))
+    assert sysfs.links_with_alias(names.tag) == {names.bridge: "bridge", names.veth: "veth"}
+
+
+def test_a_bridge_as_wanted_is_checked_without_loading_pyroute2(names):
+    links = Links(names.tag)
+    addresses = [f"10.226.{names.third}.1/24", f"fd00:5e:{names.third:x}::1/64"]
+    asyncio.run(links.ensure_bridge(names.bridge, addresses, 1400))
+    # As a daemon restart does it, in a process that has not loaded pyroute2 yet.
+    code = ("import asyncio, sys; from servin.net.links import Links; "
+            f"links = Links({names.tag!r}); "
+            f"asyncio.run(links.ensure_bridge({names.bridge!r}, {addresses!r}, 1400)); "
+            "print(sorted(asyncio.run(links.tagged_links())), 'pyroute2' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.split("\n")[0] == f"[{names.bridge!r}] False"
+
+
+def test_a_bridge_that_changed_is_set_as_wanted_again(names):
+    links = Links(names.tag)
+    addresses = [f"10.226.{names.third}.1/24", f"fd00:5e:{names.third:x}::1/64"]
+    asyncio.run(links.ensure_bridge(names.bridge, addresses, 1400))
+    for change in (["link", "set", names.bridge, "down"],
+                   ["link", "set", names.bridge, "mtu", "1300"],
+                   ["link", "set", names.bridge, "alias", "someone-else"],
+                   ["addr", "del", addresses[1], "dev", names.bridge]):
+        subprocess.run(["ip", *change], check=True)
+        asyncio.run(links.ensure_bridge(names.bridge, addresses, 1400))
+        assert sysfs.link(names.bridge) == sysfs.LinkView(
+            name=names.bridge, alias=names.tag, mtu=1400, up=True, bridge=True), change
+        assert {ipaddress.ip_interface(a) for a in addresses} <= set(
+            sysfs.addresses(names.bridge)), change
