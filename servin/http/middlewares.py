@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 import structlog
 from aiohttp import web
 
 from servin import API_VERSION, MIN_API_VERSION
 from servin.errors import ServinError
+from servin.http.responses import json_response
 from servin.http.routing import Handler
 
 log = structlog.get_logger("servin.http")
@@ -22,13 +21,9 @@ def _version_tuple(text: str) -> tuple[int, int]:
     return int(major), int(minor or 0)
 
 
-def error_body(message: str, code: str, details: dict | None = None) -> bytes:
-    return json.dumps({"message": message, "code": code, "details": details or {}}).encode()
-
-
 def error_response(status: int, message: str, code: str, details: dict | None = None) -> web.Response:
-    return web.Response(status=status, body=error_body(message, code, details),
-                        content_type="application/json")
+    return json_response({"message": message, "code": code, "details": details or {}},
+                         status=status)
 
 
 class _BadVersion(ServinError):

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import json
 
 from aiohttp import web
 
 from servin.errors import InvalidArgument
 from servin.http.context import engine_of
 from servin.http.params import query_bool
+from servin.http.responses import encode_json
 from servin.http.routing import Routes
 
 routes = Routes()
@@ -28,6 +28,6 @@ async def stats(request: web.Request) -> web.StreamResponse:
     async with contextlib.aclosing(manager.stats.stats(container, stream=stream,
                                                        one_shot=one_shot)) as objects:
         async for item in objects:
-            await response.write(json.dumps(item).encode() + b"\n")
+            await response.write(encode_json(item))
     await response.write_eof()
     return response
