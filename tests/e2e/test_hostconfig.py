@@ -309,9 +309,13 @@ def test_group_add_and_domainname(containers, alpine):
 
 
 def test_oom_kill_exits_137(containers, alpine, docker_client):
-    container = containers.run(alpine, ["tail", "/dev/zero"], detach=True, mem_limit="8m",
+    # Only the first run fills its memory (the mark stays in the container's layer): the
+    # second must still be running, not OOM killed again, when it is inspected.
+    script = "if [ -e /ran ]; then exec sleep 60; fi; touch /ran; exec tail /dev/zero"
+    container = containers.run(alpine, ["sh", "-c", script], detach=True, mem_limit="8m",
                                memswap_limit="8m")
     assert container.wait(timeout=60)["StatusCode"] == 137
     assert docker_client.api.inspect_container(container.id)["State"]["OOMKilled"] is True
     container.start()  # a new run starts with a clean slate
-    assert docker_client.api.inspect_container(container.id)["State"]["OOMKilled"] is False
+    state = docker_client.api.inspect_container(container.id)["State"]
+    assert (state["Status"], state["OOMKilled"]) == ("running", False)
