@@ -454,17 +454,15 @@ class ContainerManager:
         # The exit file's mtime comes from the kernel's coarse clock: never before the start.
         container.state.finished_ns = max(int(status.finished_at.timestamp() * 1e9),
                                           container.state.started_ns)
-        # runc's clean-up and the host's (mounts, network) need nothing of each other.
-        for outcome in await asyncio.gather(self._runtime.delete(container.id, force=True),
-                                            self._release_host_side(container),
-                                            return_exceptions=True):
-            if isinstance(outcome, BaseException):
-                raise outcome
-        # After runc delete, which waits for conmon: the log is complete.
+        # Once conmon is gone the log is complete; runc's clean-up can come after the
+        # client has its answer (the host's, mounts and network, cannot).
+        await self._runtime.monitor_gone(container.id)
+        await self._release_host_side(container)
         await self._log_rotator.exited(container.id, Path(self.files(container.id).log),
                                        log_policy(container.host_config["LogConfig"]))
         await asyncio.to_thread(shutil.rmtree, self._bundles / container.id, True)
         await self._persist(container)
+        self._runtime.delete_soon(container.id)
         if status.oom_killed:
             self.publish(container, "oom")
         self.publish(container, "die", exitCode=status.exit_code)
@@ -518,7 +516,7 @@ class ContainerManager:
             # Dropping the record first makes a crash mid-way leave only an orphan.
             (self._dir(container.id) / RECORD_FILE).unlink(missing_ok=True)
             if previous not in ("exited", "created"):
-                # Recorded exits and failed starts have deleted the runc container already.
+                # Recorded exits and failed starts delete the runc container themselves.
                 await self._runtime.delete(container.id, force=True)
             await self.execs.forget(container.id)
             await self._mounts.release(container.id, container.mounts, remove_volumes=volumes)
@@ -865,8 +863,7 @@ class ContainerManager:
                                                self._runtime.states())
         for directory, container in records:
             if isinstance(container, FileNotFoundError):
-                log.info("orphan_collected", id=directory.name[:12])
-                await self._runtime.delete(directory.name, force=True)
+                log.info("orphan_collected", id=directory.name[:12])  # runc's part: below
                 await self._discard_files(directory.name)
                 continue
             if isinstance(container, Exception):
@@ -877,6 +874,10 @@ class ContainerManager:
             self._waiters[container.id] = _Waiters()
             await self._reconcile(container, states.get(container.id))
             await self.execs.restore(container)
+        # What runc and conmon keep of orphans and of containers removed while their
+        # deletion ran in the background; containers with unreadable records stay.
+        await self._runtime.collect({directory.name for directory, container in records
+                                     if not isinstance(container, FileNotFoundError)}, states)
         await self._mounts.restore(self._containers.values())
         # Before any restart: sandboxes of containers that did not survive are collected.
         await self._networks.restore(c.id for c in self._containers.values()
@@ -923,12 +924,15 @@ class ContainerManager:
             log.info("container_adopted", id=container.short_id, pid=container.state.pid)
             return
         exit_status = self._runtime.read_exit(container.id)
-        if exit_status is not None or container.state.status in ("running", "paused"):
-            # It exited while no daemon watched: record it now, 255 if conmon could not say.
+        if container.state.status in ("running", "paused") or (
+                container.state.status == "created" and exit_status is not None):
+            # It exited while no daemon watched (or ran, its start not yet recorded):
+            # record it now, 255 if conmon could not say.
             await self._record_exit(container, exit_status or ExitStatus(
                 exit_code=255, finished_at=datetime.now(timezone.utc)))
-        elif status is not None:
-            # Created by runc but never started: the daemon died mid-start.
+        elif status is not None or exit_status is not None:
+            # Created by runc but never started (the daemon died mid-start), or an exit
+            # recorded whose deletion had not finished.
             await self._runtime.delete(container.id, force=True)
         if container.state.status == "restarting":
             # Its exit was recorded before the crash; the restart never happened.
@@ -953,6 +957,7 @@ class ContainerManager:
             task.cancel()
         await asyncio.gather(*self._monitors.values(), return_exceptions=True)
         self._monitors.clear()
+        await self._runtime.drain()
         await self._log_rotator.close()
         await self._health.close()
         await self.execs.shutdown()

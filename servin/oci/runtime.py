@@ -13,6 +13,7 @@ the same exec root, which is how containers survive a daemon restart.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import json
@@ -55,6 +56,8 @@ class Runtime:
         self.exec_root = exec_root
         self.runc = Runc(_executable(runc), exec_root / "runc")
         self.conmon = _executable(conmon)
+        # Deletions running in the background (delete_soon), by container id.
+        self._deleting: dict[str, asyncio.Task[None]] = {}
 
     def _files(self, container_id: str) -> ConmonFiles:
         return ConmonFiles(state_dir=self.exec_root / "conmon" / container_id,
@@ -71,6 +74,7 @@ class Runtime:
         OCIRuntimeError carrying runc's message when runc refuses the bundle (leaving
         no files behind).
         """
+        await self._deleted(container_id)  # a previous run's clean-up touches these files
         files = self._files(container_id)
         files.prepare()
         opts = ConmonOptions(container_id=container_id, bundle=bundle.absolute(),
@@ -116,11 +120,57 @@ class Runtime:
 
     async def delete(self, container_id: str, *, force: bool = False) -> None:
         """``runc delete``, then wait for conmon to finish and remove its files."""
+        await self._deleted(container_id)
+        await self._delete(container_id, force=force)
+
+    async def _delete(self, container_id: str, *, force: bool) -> None:
         await self.runc.delete(container_id, force=force)
         files = self._files(container_id)
         await self._wait_conmon_gone(files)
         files.remove_all()
         log.info("container_deleted", container_id=container_id)
+
+    def delete_soon(self, container_id: str) -> None:
+        """``delete --force`` in the background, for a container whose exit is recorded:
+        runc's clean-up (its state, the cgroups) need not hold up the client. A new
+        ``create`` of the same id, ``delete`` and ``drain`` wait for it; a daemon that
+        dies meanwhile leaves runc a container that ``collect`` deletes at the next start."""
+        task = asyncio.create_task(self._delete_logged(container_id))
+        self._deleting[container_id] = task
+        task.add_done_callback(lambda done: self._deleting.pop(container_id, None)
+                               if self._deleting.get(container_id) is done else None)
+
+    async def _delete_logged(self, container_id: str) -> None:
+        try:
+            await self._delete(container_id, force=True)
+        except (OCIRuntimeError, OSError) as exc:
+            log.warning("container_delete_failed", container_id=container_id, error=str(exc))
+
+    async def _deleted(self, container_id: str) -> None:
+        task = self._deleting.get(container_id)
+        if task is not None:
+            await asyncio.wait([task])  # not cancelled with a caller that gives up
+
+    async def drain(self) -> None:
+        """Wait for the deletions running in the background."""
+        if self._deleting:
+            await asyncio.wait(list(self._deleting.values()))
+
+    async def collect(self, keep: set[str], states: dict[str, dict[str, Any]]) -> None:
+        """Delete what runc and conmon keep of containers that are not in ``keep``
+        (``states``: runc's, from ``states()``), such as those a daemon removed while
+        their deletion was still running in the background when it died."""
+        conmon_dirs = self.exec_root / "conmon"
+        known = set(states)
+        if conmon_dirs.is_dir():
+            known |= {p.name for p in conmon_dirs.iterdir()}
+        for container_id in sorted(known - keep):
+            log.info("runtime_leftover_deleted", container_id=container_id)
+            await self._delete(container_id, force=True)
+
+    async def monitor_gone(self, container_id: str) -> None:
+        """Wait until the container's conmon has exited: its log is then complete."""
+        await self._wait_conmon_gone(self._files(container_id))
 
     def read_exit(self, container_id: str) -> ExitStatus | None:
         files = self._files(container_id)

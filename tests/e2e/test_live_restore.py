@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import time
@@ -10,7 +11,10 @@ import docker.errors
 import pytest
 
 from servin.containers.record import RECORD_FILE
+from servin.containers.specparams import CGROUP_PARENT
+from servin.oci.runtime import Runtime
 from servin.timefmt import parse_rfc3339_ns
+from tests.support.rootfs import write_busybox_bundle
 
 
 @pytest.fixture
@@ -96,5 +100,32 @@ def test_half_made_container_is_collected_at_start(crashed_daemon):
     assert listed == set(ids.values())
     with pytest.raises(docker.errors.NotFound):
         client.api.inspect_container("f" * 12)
+    for container_id in ids.values():
+        client.api.remove_container(container_id, force=True)
+
+
+def test_runc_leftovers_of_a_removed_container_are_deleted_at_start(crashed_daemon, tmp_path):
+    daemon, ids, _ = crashed_daemon
+    # What a daemon leaves when it dies while deleting a removed container in the
+    # background: runc's stopped container and conmon's files, but no record.
+    runtime = Runtime(daemon.exec_root)
+    leftover = "e" * 64
+    bundle = write_busybox_bundle(tmp_path / "bundle", leftover, ["true"],
+                                  cgroup_parent=CGROUP_PARENT)
+
+    async def run_to_exit() -> None:
+        await runtime.create(leftover, bundle, log_path=None)
+        await runtime.start(leftover)
+        await runtime.wait_exit(leftover)
+    asyncio.run(run_to_exit())
+    assert (daemon.exec_root / "conmon" / leftover).is_dir()
+
+    daemon.start()
+    client = daemon.client()
+    assert asyncio.run(runtime.state(leftover)) is None
+    assert not (daemon.exec_root / "conmon" / leftover).exists()
+    assert not (daemon.exec_root / "exits" / leftover).exists()
+    # The containers with records are left as they were.
+    assert client.api.inspect_container(ids["running"])["State"]["Status"] == "running"
     for container_id in ids.values():
         client.api.remove_container(container_id, force=True)

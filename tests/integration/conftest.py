@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from pathlib import Path
 
@@ -12,9 +11,7 @@ import pytest
 from servin.oci.cgroups import remove_cgroup
 from servin.oci.runc import OCIRuntimeError
 from servin.oci.runtime import Runtime
-from servin.oci.spec import SpecParams, build_spec, cgroups_path
-from servin.oci.users import resolve_user
-from tests.support.rootfs import make_busybox_rootfs
+from tests.support.rootfs import write_busybox_bundle
 
 
 def processes_mentioning(text: str) -> list[int]:
@@ -51,12 +48,8 @@ class RuntimeEnv:
     def bundle(self, container_id: str, args: list[str], *, user: str = "", cgroup: str = "a",
                where: Path | None = None, **overrides) -> Path:
         bundle = (where or self.root / "bundles") / f"{container_id}-{uuid.uuid4().hex[:6]}"
-        rootfs = make_busybox_rootfs(bundle / "rootfs")
-        params = SpecParams(rootfs=rootfs, args=args, env=["PATH=/bin:/usr/bin"],
-                            cgroups_path=cgroups_path(self.cgroup_parent(cgroup), container_id),
-                            hostname=container_id[:12], user=resolve_user(rootfs, user), **overrides)
-        (bundle / "config.json").write_text(json.dumps(build_spec(params)))
-        return bundle
+        return write_busybox_bundle(bundle, container_id, args, user=user,
+                                    cgroup_parent=self.cgroup_parent(cgroup), **overrides)
 
     async def create(self, runtime: Runtime, container_id: str, bundle: Path, **kwargs) -> int:
         self.created.append((runtime.exec_root, container_id))

@@ -209,6 +209,46 @@ def test_force_delete_of_a_created_container(env):
     run(scenario())
 
 
+def test_delete_in_the_background_then_create_the_same_id_again(env):
+    async def scenario():
+        rt = env.runtime()
+        await env.create(rt, "again", env.bundle("again", ["sh", "-c", "exit 5"]))
+        await rt.start("again")
+        assert (await rt.wait_exit("again")).exit_code == 5
+        await rt.monitor_gone("again")
+        assert not rt.conmon_alive("again")
+        rt.delete_soon("again")
+        # The next run of the same container waits for the deletion, then starts afresh.
+        await env.create(rt, "again", env.bundle("again", ["sh", "-c", "exit 6"]))
+        await rt.start("again")
+        assert (await rt.wait_exit("again")).exit_code == 6
+        rt.delete_soon("again")
+        await rt.drain()
+        assert await rt.state("again") is None
+        assert not (rt.exec_root / "conmon" / "again").exists()
+        assert rt.read_exit("again") is None
+    run(scenario())
+
+
+def test_collect_deletes_what_runc_and_conmon_keep_of_unknown_containers(env):
+    async def scenario():
+        rt = env.runtime()
+        for container_id in ("kept", "gone"):
+            await env.create(rt, container_id, env.bundle(container_id, ["true"]))
+            await rt.start(container_id)
+            await rt.wait_exit(container_id)
+        # conmon's files of a container whose runc state went, but not its files.
+        leftover = rt.exec_root / "conmon" / "files-only"
+        leftover.mkdir()
+        (leftover / "exit").write_text("0")
+        await rt.collect({"kept"}, await rt.states())
+        assert set(await rt.states()) == {"kept"}
+        assert sorted(p.name for p in (rt.exec_root / "conmon").iterdir()) == ["kept"]
+        assert rt.read_exit("kept").exit_code == 0
+        await rt.delete("kept")
+    run(scenario())
+
+
 def test_container_outlives_its_runtime_object_and_is_found_again(env):
     async def first_daemon():
         rt = env.runtime()

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
+
+from servin.oci.spec import SpecParams, build_spec, cgroups_path
+from servin.oci.users import resolve_user
 
 BUSYBOX = Path("/bin/busybox")
 
@@ -33,3 +38,15 @@ def make_busybox_rootfs(root: Path) -> Path:
     (root / "etc" / "passwd").write_text(PASSWD)
     (root / "etc" / "group").write_text(GROUP)
     return root
+
+
+def write_busybox_bundle(bundle: Path, container_id: str, args: list[str], *,
+                         cgroup_parent: str, user: str = "", **overrides: Any) -> Path:
+    """An OCI bundle at ``bundle``: a busybox rootfs and the spec servind would write for
+    ``args`` (``overrides``: more SpecParams), the container's cgroup below ``cgroup_parent``."""
+    rootfs = make_busybox_rootfs(bundle / "rootfs")
+    params = SpecParams(rootfs=rootfs, args=args, env=["PATH=/bin:/usr/bin"],
+                        cgroups_path=cgroups_path(cgroup_parent, container_id),
+                        hostname=container_id[:12], user=resolve_user(rootfs, user), **overrides)
+    (bundle / "config.json").write_text(json.dumps(build_spec(params)))
+    return bundle
