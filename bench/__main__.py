@@ -21,9 +21,10 @@ from pathlib import Path
 from bench import hostnet
 from bench.engines import (DOCKERD, DOCKERD_BIP, SERVIND_BIP, DockerdEngine, Engine,
                            EngineFailed, ServindEngine, other_dockerd_running, process_table)
-from bench.images import push_bench_images
+from bench.floor import RuncFloor
+from bench.images import SMALL_IMAGE, push_bench_images
 from bench.measure import DOCKER, Bench, BenchFailed, Sizes, docker, progress, shut_down
-from bench.report import table
+from bench.report import floor_table, table
 from bench.rows import ROWS
 from tests.support.registry import free_port, start_registry, stop_registry
 
@@ -40,6 +41,8 @@ def stray_processes(workdir: Path) -> list[str]:
 
 # Rows measured with the DETACHED containers that the run-20 row leaves running.
 NEED_DETACHED = {"run-20", "rss", "list", "start"}
+# Rows measured beside the runc floor (bench/floor.py).
+WITH_FLOOR = {"run-none", "run-20"}
 
 
 def run_rows(bench: Bench, rows: set[str]) -> None:
@@ -128,13 +131,20 @@ def main(argv: list[str] | None = None) -> int:
             progress(notes[-1])
         versions = {engine.name: docker(engine, "version", "--format",
                                         "{{.Server.Version}}").strip() for engine in engines}
-        bench = Bench(engines, sizes)
+        floor = None
+        if args.rows & WITH_FLOOR:
+            docker(servind, "pull", "-q", SMALL_IMAGE)
+            floor = RuncFloor(servind, workdir / "floor")
+            stack.callback(floor.close)
+        bench = Bench(engines, sizes, floor)
         try:
             run_rows(bench, args.rows)
         except BenchFailed as error:
             notes.append(f"stopped early: {error}")
             status = 1
         print(table(bench.results, [engine.name for engine in engines], versions))
+        if floor is not None:
+            print("\n" + floor_table(bench.results))
         for note in notes:
             print(f"\nNote: {note}")
         progress("cleaning up")

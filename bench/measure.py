@@ -15,12 +15,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
 import attrs
 import requests
 
 from bench.engines import Engine, rss_bytes
+from bench.floor import RuncFloor
 from bench.images import SMALL_IMAGE, pull_image_name
 from bench.rows import Results
 
@@ -30,6 +31,14 @@ DETACHED_PARALLEL = 10
 LOG_LINES = 200_000
 LOGS_CONTAINER = "bench-logs"
 WRK_CONNECTIONS = 32
+
+
+class Participant(Protocol):
+    """What a row's rounds need of who takes part: an engine, or the runc floor."""
+
+    name: str
+
+    def env(self) -> dict[str, str]: ...
 
 
 class BenchFailed(Exception):
@@ -71,7 +80,7 @@ def docker(engine: Engine, *args: str, timeout: float = 600) -> str:
     return result.stdout
 
 
-def hyperfine(engine: Engine, command: str, runs: int, *, warmup: int = 0,
+def hyperfine(engine: Participant, command: str, runs: int, *, warmup: int = 0,
               prepare: str | None = None) -> list[float]:
     """Wall-clock seconds of each run of a shell command, the engine's CLI set up."""
     with tempfile.TemporaryDirectory(prefix="bench-hyperfine-") as tmp:
@@ -88,7 +97,7 @@ def hyperfine(engine: Engine, command: str, runs: int, *, warmup: int = 0,
         return json.loads(export.read_text())["results"][0]["times"]
 
 
-def cli_env(engine: Engine) -> dict[str, str]:
+def cli_env(engine: Participant) -> dict[str, str]:
     """For shell commands naming `docker`: the CLI under test comes first on PATH."""
     return {**engine.env(), "PATH": f"{Path(DOCKER).parent}:/usr/sbin:/usr/bin:/sbin:/bin"}
 
@@ -121,19 +130,28 @@ def wrk(url: str, seconds: int) -> float:
 class Bench:
     """Runs the rows on the engines; samples land in ``results``."""
 
-    def __init__(self, engines: list[Engine], sizes: Sizes) -> None:
+    def __init__(self, engines: list[Engine], sizes: Sizes, floor: RuncFloor | None = None) -> None:
         self.engines = engines
         self.sizes = sizes
+        self.floor = floor
         self.results = Results()
 
-    def alternate(self, row: str, rounds: int,
-                  measure: Callable[[Engine, int], list[float]]) -> None:
+    def alternate(self, row: str, rounds: int, measure: Callable[[Engine, int], list[float]],
+                  *, floor: Callable[[RuncFloor, int], list[float]] | None = None) -> None:
+        """``rounds`` of ``measure`` on each engine, and of ``floor`` on the runc floor."""
+        participants: list[Engine | RuncFloor] = list(self.engines)
+        if floor is not None and self.floor is not None:
+            participants.append(self.floor)
         for index in range(rounds):
-            order = self.engines if index % 2 == 0 else self.engines[::-1]
-            for engine in order:
-                values = measure(engine, index)
-                self.results.add(row, engine.name, values)
-                progress(f"{row} round {index + 1}/{rounds} {engine.name}: "
+            order = participants if index % 2 == 0 else participants[::-1]
+            for who in order:
+                if isinstance(who, RuncFloor):
+                    assert floor is not None
+                    values = floor(who, index)
+                else:
+                    values = measure(who, index)
+                self.results.add(row, who.name, values)
+                progress(f"{row} round {index + 1}/{rounds} {who.name}: "
                          + ", ".join(f"{v:.3f}" for v in values))
 
     def pull_small_image(self) -> None:
@@ -141,12 +159,16 @@ class Bench:
             docker(engine, "pull", "-q", SMALL_IMAGE)
 
     def run_once(self, row: str, network: str | None) -> None:
+        """``docker run --rm``; with ``--network none`` the runc floor runs beside it."""
         option = f"--network {network} " if network else ""
-        command = f"docker run --rm {option}{SMALL_IMAGE} true"
+        floor = self.floor.run_command() if network == "none" and self.floor else None
+
+        def runs(command: str) -> Callable[[Participant, int], list[float]]:
+            return lambda who, index: hyperfine(who, command, self.sizes.run_per_round,
+                                                warmup=1 if index == 0 else 0)
         self.alternate(row, self.sizes.run_rounds,
-                       lambda engine, index: hyperfine(engine, command,
-                                                       self.sizes.run_per_round,
-                                                       warmup=1 if index == 0 else 0))
+                       runs(f"docker run --rm {option}{SMALL_IMAGE} true"),
+                       floor=runs(floor) if floor else None)
 
     def run_detached(self, *, measured: bool = True) -> None:
         """Leaves DETACHED containers running on each engine, for the rows after it
@@ -156,8 +178,14 @@ class Bench:
         command = (f"seq {DETACHED} | xargs -P {DETACHED_PARALLEL} -I N "
                    f"docker run -d --name bench-N {SMALL_IMAGE} sleep 1000000")
         if measured:
-            self.alternate("run-20", self.sizes.detached_rounds,
-                           lambda engine, _: hyperfine(engine, command, 1, prepare=prepare))
+            def once(command: str, prepare: str) -> Callable[[Participant, int], list[float]]:
+                return lambda who, _: hyperfine(who, command, 1, prepare=prepare)
+            floor = (self.floor.detached_commands(DETACHED, DETACHED_PARALLEL)
+                     if self.floor else None)
+            self.alternate("run-20", self.sizes.detached_rounds, once(command, prepare),
+                           floor=once(*floor) if floor else None)
+            if floor:  # the floor's containers go; the engines' stay for the next rows
+                subprocess.run(floor[1], shell=True, check=True)
         else:
             for engine in self.engines:
                 subprocess.run(command, shell=True, check=True, env=cli_env(engine),

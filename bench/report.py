@@ -51,3 +51,20 @@ def table(results: Results, engines: list[str], versions: dict[str, str]) -> str
                      f"{'–' if ratio is None else f'{ratio:.3g}'} | {row.target_text} | "
                      f"{'–' if ratio is None else ('yes' if row.met(ratio) else 'no')} |")
     return "\n".join(lines)
+
+
+def floor_table(results: Results) -> str:
+    """The run rows' floor (bench/floor.py) against dockerd: the least ratio any engine
+    on runc could reach on this machine."""
+    lines = ["The floor: the docker CLI and runc alone, no engine (bench/floor.py).", "",
+             "| row | floor | dockerd | floor/dockerd | target |", "|---|---:|---:|---:|---:|"]
+    for row in ROWS:
+        floor = results.median(row.key, "floor")
+        if floor is None:
+            continue
+        dockerd = results.median(row.key, "dockerd")
+        ratio = f"{floor / dockerd:.3g}" if dockerd else "–"
+        lines.append(f"| {row.title} (n={results.count(row.key, 'floor')}) | "
+                     f"{_figure(floor, row.unit)} | {_figure(dockerd, row.unit)} | {ratio} | "
+                     f"{row.target_text} |")
+    return "\n".join(lines)

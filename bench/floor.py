@@ -1,0 +1,110 @@
+"""The floor of the run rows: the docker CLI and runc alone, with no engine between them.
+
+Every engine on runc (dockerd through containerd's shim, servind through conmon)
+runs a container with ``runc create``, ``runc start`` and, after the exit, ``runc
+delete``, and every docker CLI process starts up and talks to its engine. The
+floor does exactly that and nothing else: one ``docker version`` against servind
+(the CLI's start-up and a round trip), then runc on a bundle with the spec
+servind writes for the same image (its seccomp profile, mounts, namespaces and
+cgroups), copied out of a running container. No engine can take less; a ratio
+target below floor/dockerd cannot be met on the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+from bench.engines import ServindEngine
+from bench.images import SMALL_IMAGE
+from servin.oci.cgroups import remove_cgroup
+
+FLOOR_CGROUP = "servin-bench-floor"
+
+
+def _docker(engine: ServindEngine, *args: str) -> str:
+    return subprocess.run(["docker", *args], env=engine.env(), check=True, capture_output=True,
+                          text=True, timeout=120).stdout
+
+
+class RuncFloor:
+    """Takes part in a row's rounds beside the engines, under the name ``floor``."""
+
+    name = "floor"
+
+    def __init__(self, servind: ServindEngine, directory: Path) -> None:
+        self.servind = servind
+        self.directory = directory
+        self.runc_root = directory / "runc"
+        self.template = self._copy_servind_bundle()
+
+    def env(self) -> dict[str, str]:
+        """The CLI talks to servind: its round trip is part of the floor."""
+        return self.servind.env()
+
+    def _copy_servind_bundle(self) -> dict:
+        """The spec of a servind container of SMALL_IMAGE without a network, pointing at
+        copies of its rootfs and /etc files."""
+        container_id = _docker(self.servind, "run", "-d", "--network", "none", SMALL_IMAGE,
+                               "sleep", "1000000").strip()
+        try:
+            spec = json.loads((self.servind.daemon.exec_root / "bundles" / container_id
+                               / "config.json").read_text())
+            rootfs = self.directory / "rootfs"
+            shutil.copytree(spec["root"]["path"], rootfs, symlinks=True)
+            spec["root"]["path"] = str(rootfs)
+            roots = (str(self.servind.daemon.data_root), str(self.servind.daemon.exec_root))
+            for mount in spec["mounts"]:
+                if mount.get("type") == "bind" and mount["source"].startswith(roots):
+                    copy = self.directory / "etc" / Path(mount["source"]).name
+                    copy.parent.mkdir(exist_ok=True)
+                    shutil.copyfile(mount["source"], copy)
+                    mount["source"] = str(copy)
+        finally:
+            _docker(self.servind, "rm", "-f", container_id)
+        return spec
+
+    def bundle(self, name: str, args: list[str]) -> Path:
+        """A bundle running ``args``, in a cgroup of its own."""
+        bundle = self.directory / "bundles" / name
+        bundle.mkdir(parents=True, exist_ok=True)
+        spec = json.loads(json.dumps(self.template))
+        spec["process"]["args"] = args
+        spec["linux"]["cgroupsPath"] = f"/{FLOOR_CGROUP}/{name}"
+        (bundle / "config.json").write_text(json.dumps(spec))
+        return bundle
+
+    def _runc(self, action: str) -> str:
+        return f"runc --root {self.runc_root} {action}"
+
+    def run_command(self) -> str:
+        """One `docker run --rm ... true`: create, start, then delete the exited container."""
+        bundle = self.bundle("floor-run", ["true"])
+        return (f"docker version >/dev/null && "
+                f"{self._runc(f'create --bundle {bundle} floor-run')} </dev/null >/dev/null && "
+                f"{self._runc('start floor-run')} && "
+                f"{self._runc('delete --force floor-run')}")
+
+    def detached_commands(self, count: int, parallel: int) -> tuple[str, str]:
+        """``count`` detached containers, ``parallel`` at a time, and the command that
+        deletes them (hyperfine's --prepare)."""
+        for n in range(1, count + 1):
+            self.bundle(f"floor-{n}", ["sleep", "1000000"])
+        one = (f"docker version >/dev/null && {self._runc('create')} "
+               f"--bundle {self.directory}/bundles/floor-{{}} floor-{{}} </dev/null >/dev/null "
+               f"&& {self._runc('start floor-{}')}")
+        command = f"seq {count} | xargs -P {parallel} -I {{}} sh -c '{one}'"
+        prepare = (f"for n in $(seq {count}); do "
+                   f"{self._runc('delete --force floor-$n')} 2>/dev/null; done; true")
+        return command, prepare
+
+    def close(self) -> None:
+        """Delete every container of the floor's runc root, their cgroups and the copies."""
+        if self.runc_root.is_dir():
+            for state in self.runc_root.iterdir():
+                subprocess.run(["runc", "--root", str(self.runc_root), "delete", "--force",
+                                state.name], capture_output=True, timeout=60)
+        remove_cgroup("/" + FLOOR_CGROUP)
+        shutil.rmtree(self.directory, ignore_errors=True)
