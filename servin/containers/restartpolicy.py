@@ -26,8 +26,8 @@ def normalize_policy(raw: dict[str, Any] | None) -> dict[str, Any]:
     if not isinstance(count, int) or count < 0:
         raise InvalidArgument("invalid restart policy: maximum retry count cannot be negative")
     if count and name != "on-failure":
-        raise InvalidArgument(f"invalid restart policy: maximum retry count can only be used "
-                              f"with 'on-failure'")
+        raise InvalidArgument("invalid restart policy: maximum retry count can only be used "
+                              "with 'on-failure'")
     return {"Name": name, "MaximumRetryCount": count}
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import structlog
 
 from servin.containers.sizes import directory_size
-from servin.errors import Conflict, InvalidArgument, NotFound, ServinError, SystemFailure
+from servin.errors import Conflict, NotFound, ServinError, SystemFailure
 from servin.events import EventBus
 from servin.filters import Filters, bool_filter, check_keys, labels_match
 from servin.mounts import is_mountpoint
