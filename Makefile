@@ -40,7 +40,7 @@ unit: install
 	$(VENV)/bin/pytest $(PYTEST_ARGS) tests/unit
 
 # servind side by side with dockerd (bench/RESULTS.md); installs dockerd, hyperfine and wrk
-# when missing. Takes about five minutes.
+# when missing. Takes about three minutes.
 bench: install
 	bench/deps.sh $(VENV)
 	@# servind's bytecode as an installed package has it, also where PYTHONDONTWRITEBYTECODE is set.
