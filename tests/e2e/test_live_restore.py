@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import subprocess
 import time
 
 import docker.errors
@@ -129,3 +130,37 @@ def test_runc_leftovers_of_a_removed_container_are_deleted_at_start(crashed_daem
     assert client.api.inspect_container(ids["running"])["State"]["Status"] == "running"
     for container_id in ids.values():
         client.api.remove_container(container_id, force=True)
+
+
+def test_an_exit_recorded_before_a_crash_is_not_recorded_again(make_servind, test_images,
+                                                               tmp_path, monkeypatch):
+    # The first daemon's runc delete, which follows a recorded exit in the background,
+    # never finishes: the daemon dies with the deletion pending.
+    wrapper = tmp_path / "bin" / "runc"
+    wrapper.parent.mkdir()
+    wrapper.write_text('#!/bin/sh\ncase " $* " in *" delete "*) exec sleep 120;; esac\n'
+                       f'exec {shutil.which("runc")} "$@"\n')
+    wrapper.chmod(0o755)
+    real_path = os.environ["PATH"]
+    monkeypatch.setenv("PATH", f"{wrapper.parent}:{real_path}")
+    daemon = make_servind()
+    client = daemon.client()
+    client.images.pull("alpine", tag="latest")
+    container = client.containers.run("alpine", ["sh", "-c", "exit 3"], detach=True)
+    assert container.wait()["StatusCode"] == 3
+    runtime = Runtime(daemon.exec_root)
+    assert asyncio.run(runtime.state(container.id))["status"] == "stopped"
+    record = daemon.data_root / "containers" / container.id / RECORD_FILE
+    written = (record.stat().st_ino, record.stat().st_mtime_ns)  # each write: a new file
+    daemon.kill9()
+    subprocess.run(["pkill", "-f", str(wrapper)], check=False)
+    monkeypatch.setenv("PATH", real_path)
+
+    daemon.start()
+    client = daemon.client()
+    state = client.api.inspect_container(container.id)["State"]
+    assert (state["Status"], state["ExitCode"]) == ("exited", 3)
+    assert (record.stat().st_ino, record.stat().st_mtime_ns) == written
+    assert asyncio.run(runtime.state(container.id)) is None
+    assert not (daemon.exec_root / "exits" / container.id).exists()
+    client.api.remove_container(container.id)
