@@ -1,13 +1,15 @@
 """The floor of the run rows: the docker CLI and runc alone, with no engine between them.
 
 Every engine on runc (dockerd through containerd's shim, servind through conmon)
-runs a container with ``runc create``, ``runc start`` and, after the exit, ``runc
-delete``, and every docker CLI process starts up and talks to its engine. The
-floor does exactly that and nothing else: one ``docker version`` against servind
-(the CLI's start-up and a round trip), then runc on a bundle with the spec
-servind writes for the same image (its seccomp profile, mounts, namespaces and
-cgroups), copied out of a running container. No engine can take less; a ratio
-target below floor/dockerd cannot be met on the machine.
+runs a container with ``runc create`` and ``runc start`` (``runc delete`` after
+the exit can wait until the client has its answer), and every docker CLI process
+starts up and talks to its engine. The floor does exactly that and nothing else:
+one ``docker version`` against servind (the CLI's start-up and a round trip),
+then runc on a bundle with the spec servind writes for the same image (its
+seccomp profile, mounts, namespaces and cgroups), copied out of a running
+container. No engine can take less: floor/dockerd is the least ratio any engine
+could reach on the machine, and what lies between it and a target is all an
+engine may spend of its own.
 """
 
 from __future__ import annotations
@@ -79,13 +81,15 @@ class RuncFloor:
     def _runc(self, action: str) -> str:
         return f"runc --root {self.runc_root} {action}"
 
-    def run_command(self) -> str:
-        """One `docker run --rm ... true`: create, start, then delete the exited container."""
+    def run_commands(self) -> tuple[str, str]:
+        """One `docker run --rm ... true`: create and start; and the command that deletes
+        the container (hyperfine's --prepare: like servind, the floor deletes off the
+        client's path)."""
         bundle = self.bundle("floor-run", ["true"])
-        return (f"docker version >/dev/null && "
-                f"{self._runc(f'create --bundle {bundle} floor-run')} </dev/null >/dev/null && "
-                f"{self._runc('start floor-run')} && "
-                f"{self._runc('delete --force floor-run')}")
+        command = (f"docker version >/dev/null && "
+                   f"{self._runc(f'create --bundle {bundle} floor-run')} </dev/null >/dev/null "
+                   f"&& {self._runc('start floor-run')}")
+        return command, f"{self._runc('delete --force floor-run')} 2>/dev/null; true"
 
     def detached_commands(self, count: int, parallel: int) -> tuple[str, str]:
         """``count`` detached containers, ``parallel`` at a time, and the command that

@@ -161,14 +161,15 @@ class Bench:
     def run_once(self, row: str, network: str | None) -> None:
         """``docker run --rm``; with ``--network none`` the runc floor runs beside it."""
         option = f"--network {network} " if network else ""
-        floor = self.floor.run_command() if network == "none" and self.floor else None
+        floor = self.floor.run_commands() if network == "none" and self.floor else None
 
-        def runs(command: str) -> Callable[[Participant, int], list[float]]:
+        def runs(command: str, prepare: str | None = None
+                 ) -> Callable[[Participant, int], list[float]]:
             return lambda who, index: hyperfine(who, command, self.sizes.run_per_round,
-                                                warmup=1 if index == 0 else 0)
+                                                warmup=1 if index == 0 else 0, prepare=prepare)
         self.alternate(row, self.sizes.run_rounds,
                        runs(f"docker run --rm {option}{SMALL_IMAGE} true"),
-                       floor=runs(floor) if floor else None)
+                       floor=runs(*floor) if floor else None)
 
     def run_detached(self, *, measured: bool = True) -> None:
         """Leaves DETACHED containers running on each engine, for the rows after it
