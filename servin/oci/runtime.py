@@ -166,7 +166,7 @@ class Runtime:
             known |= {p.name for p in conmon_dirs.iterdir()}
         for container_id in sorted(known - keep):
             log.info("runtime_leftover_deleted", container_id=container_id)
-            await self._delete(container_id, force=True)
+            await self._delete_logged(container_id)  # one that runc refuses stays, said
 
     async def monitor_gone(self, container_id: str) -> None:
         """Wait until the container's conmon has exited: its log is then complete."""
