@@ -13,6 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from servin.jsoncodec import dumps
+
 
 def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
@@ -47,7 +49,7 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o600, *, durable: bool = 
 
 
 def atomic_write_json(path: Path, obj: Any, mode: int = 0o600, *, durable: bool = True) -> None:
-    atomic_write(path, json.dumps(obj, separators=(",", ":")).encode(), mode, durable=durable)
+    atomic_write(path, dumps(obj), mode, durable=durable)
 
 
 def read_json(path: Path) -> Any:

@@ -18,6 +18,7 @@ from servin.http.routing import Routes
 from servin.images.filters import ListedImage
 from servin.images.imagestore import Image
 from servin.images.progress import ProgressMessage
+from servin.jsoncodec import dumps
 
 routes = Routes()
 
@@ -106,7 +107,7 @@ class JSONStreamProgress:
             self.response = web.StreamResponse(headers={"Content-Type": "application/json"})
             self.response.enable_chunked_encoding()
             await self.response.prepare(self.request)
-        await self.response.write(json.dumps(body).encode() + b"\r\n")
+        await self.response.write(dumps(body) + b"\r\n")
 
 
 @routes.post("/images/create")

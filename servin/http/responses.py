@@ -1,25 +1,16 @@
-"""JSON response bodies as dockerd writes them: compact and newline-terminated.
-
-orjson encodes the list and inspect bodies several times faster than the standard
-library (these are the hottest responses under dashboards that poll).
-"""
+"""JSON response bodies as dockerd writes them: compact and newline-terminated."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from aiohttp import web
 
-_OPTIONS = orjson.OPT_APPEND_NEWLINE
+from servin.jsoncodec import dumps
 
 
 def encode_json(data: Any) -> bytes:
-    try:
-        return orjson.dumps(data, option=_OPTIONS)
-    except TypeError:
-        # Integer keys (per-CPU figures and the like) need the slower option.
-        return orjson.dumps(data, option=_OPTIONS | orjson.OPT_NON_STR_KEYS)
+    return dumps(data, newline=True)
 
 
 def json_response(data: Any, *, status: int = 200) -> web.Response:

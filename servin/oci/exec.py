@@ -32,6 +32,7 @@ import attrs
 import structlog
 
 from servin.errors import NotFound
+from servin.jsoncodec import dumps
 from servin.oci.attach import AttachSocket, connect_in_dir
 from servin.oci.capabilities import ALL_CAPABILITIES, bounding_set
 from servin.oci.conmon import (CTL_RESIZE, SCRUBBED_ENV, SYNC_PIPE_ENV, conmon_link,
@@ -140,7 +141,7 @@ class ExecRuntime:
         files.directory.mkdir(parents=True, mode=0o700)
         self._socket_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
-            await asyncio.to_thread(files.process_spec.write_text, json.dumps(
+            await asyncio.to_thread(files.process_spec.write_bytes, dumps(
                 exec_process_spec(container_spec["process"], wanted)))
             started = await self._spawn(container_id, files, terminal=wanted.terminal,
                                         stdin=stdin, attach=attach)
