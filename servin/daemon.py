@@ -110,9 +110,21 @@ def install_stop_handlers(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) 
         signal.signal(signum, on_signal)
 
 
+def watch_children_by_pidfd(loop: asyncio.AbstractEventLoop) -> None:
+    """Child processes (conmon, runc) reaped through pidfds on the loop. Python 3.11's
+    default watcher starts a thread per child to wait for it; 3.12 and later use
+    pidfds themselves, and deprecate choosing a watcher."""
+    if sys.version_info < (3, 12):
+        watcher = asyncio.PidfdChildWatcher()
+        watcher.attach_loop(loop)
+        asyncio.set_child_watcher(watcher)
+
+
 async def serve(config: DaemonConfig) -> None:
     stop = asyncio.Event()
-    install_stop_handlers(asyncio.get_running_loop(), stop)
+    loop = asyncio.get_running_loop()
+    install_stop_handlers(loop, stop)
+    watch_children_by_pidfd(loop)
 
     async with contextlib.AsyncExitStack() as stack:
         stack.enter_context(pidfile(config.pidfile))
