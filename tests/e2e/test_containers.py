@@ -38,6 +38,13 @@ def test_created_container_is_inspectable(containers, alpine, docker_client):
     assert os.path.isdir(info["GraphDriver"]["Data"]["UpperDir"])
 
 
+def test_a_lone_surrogate_in_the_config_is_kept_and_shown(containers, alpine, docker_client):
+    # The SDK sends it as the JSON escape \ud800, which a client may do; dockerd keeps it.
+    container = containers.create(alpine, ["true"], environment=["ODD=\ud800"])
+    assert "ODD=\ud800" in docker_client.api.inspect_container(container.id)["Config"]["Env"]
+    assert container.id in {c["Id"] for c in docker_client.api.containers(all=True)}
+
+
 def test_exit_code_and_times_are_recorded(containers, alpine, docker_client):
     container = containers.run(alpine, ["sh", "-c", "exit 3"], detach=True)
     assert container.wait()["StatusCode"] == 3
