@@ -882,6 +882,16 @@ class ContainerManager:
         # Before any restart: sandboxes of containers that did not survive are collected.
         await self._networks.restore(c.id for c in self._containers.values()
                                      if c.state.status in ("running", "paused"))
+        # As dockerd: a container to be removed at its exit that no longer runs (it
+        # exited while no daemon watched, or never started) is removed now.
+        for container in [c for c in self._containers.values()
+                          if c.host_config.get("AutoRemove")
+                          and c.state.status not in ("running", "paused")]:
+            try:
+                await self.remove(container.id, force=True, volumes=True)
+            except ServinError as exc:
+                log.warning("auto_remove_at_start_failed", id=container.short_id,
+                            error=exc.message)
         comebacks = [c for c in self._containers.values() if c.state.status == "exited"
                      and restarts_at_daemon_start(
                          c.host_config["RestartPolicy"], exit_code=c.state.exit_code,

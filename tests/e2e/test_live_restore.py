@@ -164,3 +164,33 @@ def test_an_exit_recorded_before_a_crash_is_not_recorded_again(make_servind, tes
     assert asyncio.run(runtime.state(container.id)) is None
     assert not (daemon.exec_root / "exits" / container.id).exists()
     client.api.remove_container(container.id)
+
+
+def test_auto_remove_containers_that_exited_meanwhile_are_removed_at_start(make_servind,
+                                                                           test_images):
+    daemon = make_servind()
+    client = daemon.client()
+    client.images.pull("alpine", tag="latest")
+    exits = client.containers.run("alpine", ["sleep", "1"], detach=True, auto_remove=True)
+    runs = client.containers.run("alpine", ["sleep", "300"], detach=True, auto_remove=True)
+    never_started = client.api.create_container(
+        "alpine", ["true"], host_config=client.api.create_host_config(auto_remove=True))["Id"]
+    daemon.kill9()
+    exit_file = daemon.exec_root / "exits" / exits.id
+    deadline = time.monotonic() + 30
+    while not exit_file.exists():  # conmon writes it when the container has exited
+        assert time.monotonic() < deadline, "the container did not exit"
+        time.sleep(0.1)
+
+    daemon.start()
+    client = daemon.client()
+    # As dockerd: what was to be removed at its exit and no longer runs is gone; the
+    # container that still runs is adopted, and removed when it exits.
+    assert {c["Id"] for c in client.api.containers(all=True)} == {runs.id}
+    for gone in (exits.id, never_started):
+        assert not (daemon.data_root / "containers" / gone).exists()
+    client.api.kill(runs.id)
+    deadline = time.monotonic() + 30
+    while client.api.containers(all=True):
+        assert time.monotonic() < deadline, "the adopted container was not removed at its exit"
+        time.sleep(0.1)
