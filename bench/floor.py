@@ -14,6 +14,7 @@ engine may spend of its own.
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import subprocess
@@ -21,14 +22,10 @@ from pathlib import Path
 
 from bench.engines import ServindEngine
 from bench.images import SMALL_IMAGE
+from bench.measure import docker
 from servin.oci.cgroups import remove_cgroup
 
 FLOOR_CGROUP = "servin-bench-floor"
-
-
-def _docker(engine: ServindEngine, *args: str) -> str:
-    return subprocess.run(["docker", *args], env=engine.env(), check=True, capture_output=True,
-                          text=True, timeout=120).stdout
 
 
 class RuncFloor:
@@ -49,8 +46,8 @@ class RuncFloor:
     def _copy_servind_bundle(self) -> dict:
         """The spec of a servind container of SMALL_IMAGE without a network, pointing at
         copies of its rootfs and /etc files."""
-        container_id = _docker(self.servind, "run", "-d", "--network", "none", SMALL_IMAGE,
-                               "sleep", "1000000").strip()
+        container_id = docker(self.servind, "run", "-d", "--network", "none", SMALL_IMAGE,
+                              "sleep", "1000000").strip()
         try:
             spec = json.loads((self.servind.daemon.exec_root / "bundles" / container_id
                                / "config.json").read_text())
@@ -65,14 +62,14 @@ class RuncFloor:
                     shutil.copyfile(mount["source"], copy)
                     mount["source"] = str(copy)
         finally:
-            _docker(self.servind, "rm", "-f", container_id)
+            docker(self.servind, "rm", "-f", container_id)
         return spec
 
     def bundle(self, name: str, args: list[str]) -> Path:
         """A bundle running ``args``, in a cgroup of its own."""
         bundle = self.directory / "bundles" / name
         bundle.mkdir(parents=True, exist_ok=True)
-        spec = json.loads(json.dumps(self.template))
+        spec = copy.deepcopy(self.template)
         spec["process"]["args"] = args
         spec["linux"]["cgroupsPath"] = f"/{FLOOR_CGROUP}/{name}"
         (bundle / "config.json").write_text(json.dumps(spec))

@@ -15,15 +15,17 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
 import attrs
 import requests
 
 from bench.engines import Engine, rss_bytes
-from bench.floor import RuncFloor
 from bench.images import SMALL_IMAGE, pull_image_name
 from bench.rows import Results
+
+if TYPE_CHECKING:
+    from bench.floor import RuncFloor
 
 DOCKER = "/usr/local/bin/docker"
 DETACHED = 20
@@ -145,10 +147,11 @@ class Bench:
         for index in range(rounds):
             order = participants if index % 2 == 0 else participants[::-1]
             for who in order:
-                if isinstance(who, RuncFloor):
-                    assert floor is not None
-                    values = floor(who, index)
+                if who is self.floor:
+                    assert floor is not None and self.floor is not None
+                    values = floor(self.floor, index)
                 else:
+                    assert isinstance(who, Engine)
                     values = measure(who, index)
                 self.results.add(row, who.name, values)
                 progress(f"{row} round {index + 1}/{rounds} {who.name}: "
