@@ -7,6 +7,8 @@ import time
 
 import pytest
 
+from tests.support.waiting import wait_until
+
 
 @pytest.fixture
 def cli(docker_cli, alpine, containers):
@@ -66,10 +68,8 @@ def test_rename_and_update(cli):
 def test_restart_policy_from_run(cli):
     cli("run", "-d", "--name", "lc-always", "--restart", "always", "alpine", "sh", "-c",
         "sleep 0.2")
-    deadline = time.monotonic() + 15
-    while int(inspect(cli, "lc-always", "{{.RestartCount}}")) < 2:
-        assert time.monotonic() < deadline, "no restarts"
-        time.sleep(0.2)
+    wait_until(lambda: int(inspect(cli, "lc-always", "{{.RestartCount}}")) >= 2,
+               what="second restart")
     cli("stop", "lc-always")
     assert inspect(cli, "lc-always", "{{.State.Status}}") == "exited"
 

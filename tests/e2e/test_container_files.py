@@ -8,17 +8,15 @@ import json
 import os
 import subprocess
 import tarfile
-import time
 
 import docker.errors
 import pytest
 
 from tests.support.tars import make_tar
+from tests.support.waiting import wait_until
 
 GO_MODE_DIR = 1 << 31
 GO_MODE_SYMLINK = 1 << 27
-
-
 
 
 def read_tar(chunks) -> dict[str, tarfile.TarInfo | bytes]:
@@ -28,16 +26,6 @@ def read_tar(chunks) -> dict[str, tarfile.TarInfo | bytes]:
         for info in tar:
             out[info.name] = tar.extractfile(info).read() if info.isreg() else info
     return out
-
-
-def wait_for(predicate, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture
@@ -236,8 +224,8 @@ def test_diff_reports_added_changed_and_deleted(containers, alpine, docker_cli):
                                         "mkdir -p /new/sub && echo x > /new/sub/f && "
                                         "echo more >> /etc/passwd && rm /bin/vi && sleep 300"],
                                detach=True)
-    changes = wait_for(lambda: [c for c in container.diff() or []
-                                if c["Path"] == "/bin/vi"] and container.diff())
+    changes = wait_until(lambda: [c for c in container.diff() or []
+                                  if c["Path"] == "/bin/vi"] and container.diff())
     by_path = {change["Path"]: change["Kind"] for change in changes}
     assert by_path["/new"] == 1 and by_path["/new/sub"] == 1 and by_path["/new/sub/f"] == 1
     assert by_path["/etc/passwd"] == 0 and by_path["/etc"] == 0

@@ -11,14 +11,7 @@ import docker.errors
 import pytest
 
 from tests.support.servind import DOCKER
-
-
-def wait_until(check, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while not (result := check()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-    return result
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture

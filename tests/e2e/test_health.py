@@ -8,16 +8,9 @@ import time
 from servin.timefmt import parse_rfc3339_ns
 
 from tests.support.registry import build_image, push_image
+from tests.support.waiting import wait_until
 
 MS = 1_000_000
-
-
-def wait_for(check, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while not (result := check()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
-    return result
 
 
 def health_of(client, container_id: str) -> dict | None:
@@ -35,7 +28,7 @@ def test_cli_health_cmd_becomes_healthy_and_is_filtered(docker_cli, docker_clien
                               "sleep 1; touch /tmp/ready; sleep 300").stdout.strip()
     assert health_of(docker_client, container_id)["Status"] == "starting"
     assert container_id[:12] in docker_cli("ps", "-q", "--filter", "health=starting").stdout
-    health = wait_for(status_is(docker_client, container_id, "healthy"))
+    health = wait_until(status_is(docker_client, container_id, "healthy"))
     assert health["FailingStreak"] == 0
     assert health["Log"][-1]["ExitCode"] == 0 and health["Log"][-1]["Output"] == "ok\n"
     assert len(health["Log"]) <= 5
@@ -52,10 +45,10 @@ def test_failing_probe_makes_it_unhealthy_and_it_is_not_restarted(docker_client,
                                restart_policy={"Name": "always"},
                                healthcheck={"test": ["CMD-SHELL", "echo bad >&2; exit 3"],
                                             "interval": 200 * MS, "retries": 2})
-    health = wait_for(status_is(docker_client, container.id, "unhealthy"))
+    health = wait_until(status_is(docker_client, container.id, "unhealthy"))
     assert health["FailingStreak"] >= 2
     assert health["Log"][-1]["ExitCode"] == 3 and health["Log"][-1]["Output"] == "bad\n"
-    wait_for(lambda: len(health_of(docker_client, container.id)["Log"]) == 5)
+    wait_until(lambda: len(health_of(docker_client, container.id)["Log"]) == 5)
     time.sleep(1)
     assert len(health_of(docker_client, container.id)["Log"]) == 5  # the last five only
     container.reload()
@@ -71,7 +64,7 @@ def test_probe_timeout_and_start_period(docker_client, alpine, containers):
                                healthcheck={"test": ["CMD", "sleep", "5"],
                                             "interval": 200 * MS, "timeout": 300 * MS,
                                             "retries": 1, "start_period": 60_000 * MS})
-    health = wait_for(lambda: (h := health_of(docker_client, container.id))["Log"] and h)
+    health = wait_until(lambda: (h := health_of(docker_client, container.id))["Log"] and h)
     assert health["Log"][0]["ExitCode"] == -1
     assert health["Log"][0]["Output"] == "Health check exceeded timeout (300ms)"
     # failures in the start period do not count while it never was healthy
@@ -86,7 +79,7 @@ def test_healthcheck_from_the_image_and_none(docker_client, registry, test_image
     push_image(registry.url, "library/healthy", "latest", image)
     docker_client.images.pull("healthy", tag="latest")
     container = containers.run("healthy", ["sleep", "300"], detach=True)
-    wait_for(status_is(docker_client, container.id, "healthy"))
+    wait_until(status_is(docker_client, container.id, "healthy"))
     disabled = containers.run("healthy", ["sleep", "300"], detach=True,
                               healthcheck={"test": ["NONE"]})
     assert health_of(docker_client, disabled.id) is None
@@ -99,14 +92,14 @@ def test_healthchecks_resume_after_a_daemon_restart(make_servind, test_images):
     client.images.pull("alpine", tag="latest")
     container = client.containers.run("alpine", ["sleep", "300"], detach=True, healthcheck={
         "test": ["CMD-SHELL", "date +%s%N"], "interval": 200 * MS})
-    wait_for(status_is(client, container.id, "healthy"))
+    wait_until(status_is(client, container.id, "healthy"))
     client.close()
     daemon.kill9()
     daemon.start()
     client = daemon.client()
     last = parse_rfc3339_ns(health_of(client, container.id)["Log"][-1]["End"])
     # A probe that ended after the restart: the monitor is running again.
-    wait_for(lambda: (h := health_of(client, container.id))["Status"] == "healthy"
-             and parse_rfc3339_ns(h["Log"][-1]["End"]) > last)
+    wait_until(lambda: (h := health_of(client, container.id))["Status"] == "healthy"
+               and parse_rfc3339_ns(h["Log"][-1]["End"]) > last)
     container.remove(force=True)
     client.close()

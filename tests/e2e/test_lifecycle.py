@@ -12,15 +12,7 @@ import docker.errors
 import pytest
 
 from servin.http.framing import deframe
-
-
-def wait_for(predicate, timeout=15.0, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return False
+from tests.support.waiting import wait_until
 
 
 def state(client, container_id):
@@ -30,8 +22,8 @@ def state(client, container_id):
 def test_on_failure_restarts_up_to_the_limit(containers, alpine, docker_client):
     container = containers.run(alpine, ["sh", "-c", "exit 3"], detach=True,
                                restart_policy={"Name": "on-failure", "MaximumRetryCount": 2})
-    assert wait_for(lambda: docker_client.api.inspect_container(container.id)["RestartCount"] == 2
-                    and state(docker_client, container.id)["Status"] == "exited")
+    assert wait_until(lambda: docker_client.api.inspect_container(container.id)["RestartCount"] == 2
+                      and state(docker_client, container.id)["Status"] == "exited")
     time.sleep(1)  # no third restart comes
     info = docker_client.api.inspect_container(container.id)
     assert info["RestartCount"] == 2 and info["State"]["ExitCode"] == 3
@@ -49,7 +41,8 @@ def test_on_failure_leaves_a_clean_exit_alone(containers, alpine, docker_client)
 def test_always_restarts_until_stopped(containers, alpine, docker_client):
     container = containers.run(alpine, ["sh", "-c", "sleep 0.2"], detach=True,
                                restart_policy={"Name": "always"})
-    assert wait_for(lambda: docker_client.api.inspect_container(container.id)["RestartCount"] >= 2)
+    assert wait_until(
+        lambda: docker_client.api.inspect_container(container.id)["RestartCount"] >= 2)
     container.stop(timeout=1)
     assert state(docker_client, container.id)["Status"] == "exited"
     count = docker_client.api.inspect_container(container.id)["RestartCount"]
@@ -81,7 +74,7 @@ def test_pause_and_unpause(containers, alpine, docker_client):
         container.pause()
     assert err.value.status_code == 409 and "is already paused" in err.value.explanation
     container.unpause()
-    assert wait_for(lambda: len(container.logs()) > frozen)
+    assert wait_until(lambda: len(container.logs()) > frozen)
     with pytest.raises(docker.errors.APIError) as err:
         container.unpause()
     assert err.value.status_code == 409 and "is not paused" in err.value.explanation
@@ -100,7 +93,7 @@ def test_restart_runs_the_command_again(containers, alpine, docker_client):
     container.restart(timeout=1)
     after = state(docker_client, container.id)
     assert after["Running"] and after["StartedAt"] != first
-    assert wait_for(lambda: container.logs() == b"run\nrun\n")
+    assert wait_until(lambda: container.logs() == b"run\nrun\n")
 
 
 def test_rename(containers, alpine, docker_client):

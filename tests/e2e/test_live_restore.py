@@ -16,6 +16,7 @@ from servin.containers.specparams import CGROUP_PARENT
 from servin.oci.runtime import Runtime
 from servin.timefmt import parse_rfc3339_ns
 from tests.support.rootfs import write_busybox_bundle
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture
@@ -68,10 +69,8 @@ def test_restore_asks_runc_once_and_leaves_the_records_of_running_containers(
     wrapper.chmod(0o755)
     monkeypatch.setenv("PATH", f"{wrapper.parent}:{os.environ['PATH']}")
     exit_file = daemon.exec_root / "exits" / ids["exiting"]
-    deadline = time.monotonic() + 30
-    while not exit_file.exists():  # conmon writes it when the container has exited
-        assert time.monotonic() < deadline, "the container did not exit"
-        time.sleep(0.1)
+    # conmon writes it when the container has exited
+    wait_until(exit_file.exists, timeout=30, what="exit of the container")
     record = daemon.data_root / "containers" / ids["running"] / RECORD_FILE
     written = (record.stat().st_ino, record.stat().st_mtime_ns)  # each write: a new file
     daemon.start()
@@ -177,10 +176,8 @@ def test_auto_remove_containers_that_exited_meanwhile_are_removed_at_start(make_
         "alpine", ["true"], host_config=client.api.create_host_config(auto_remove=True))["Id"]
     daemon.kill9()
     exit_file = daemon.exec_root / "exits" / exits.id
-    deadline = time.monotonic() + 30
-    while not exit_file.exists():  # conmon writes it when the container has exited
-        assert time.monotonic() < deadline, "the container did not exit"
-        time.sleep(0.1)
+    # conmon writes it when the container has exited
+    wait_until(exit_file.exists, timeout=30, what="exit of the container")
 
     daemon.start()
     client = daemon.client()
@@ -190,7 +187,5 @@ def test_auto_remove_containers_that_exited_meanwhile_are_removed_at_start(make_
     for gone in (exits.id, never_started):
         assert not (daemon.data_root / "containers" / gone).exists()
     client.api.kill(runs.id)
-    deadline = time.monotonic() + 30
-    while client.api.containers(all=True):
-        assert time.monotonic() < deadline, "the adopted container was not removed at its exit"
-        time.sleep(0.1)
+    wait_until(lambda: client.api.containers(all=True) == [], timeout=30,
+               what="removal of the adopted container at its exit")

@@ -9,6 +9,8 @@ import docker.errors
 import pytest
 from docker.types import LogConfig
 
+from tests.support.waiting import wait_until
+
 
 def log_files(daemon, container_id: str) -> list[Path]:
     directory = daemon.data_root / "containers" / container_id
@@ -17,14 +19,6 @@ def log_files(daemon, container_id: str) -> list[Path]:
 
 def numbers_in(output: bytes) -> list[int]:
     return [int(text) for text in output.decode().split()]
-
-
-def wait_until(predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.05)
 
 
 def test_rotation_bounds_the_files_and_logs_read_across_them(docker_cli, docker_client, servind,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import subprocess
-import time
 
 import docker
 import docker.errors
 import pytest
 from docker.types import Mount
+
+from tests.support.waiting import wait_until
 
 
 def _create_error(containers, alpine, **kwargs) -> docker.errors.APIError:
@@ -117,10 +118,8 @@ def test_rshared_bind_propagates_container_mounts_to_the_host(containers, alpine
             alpine, ["sh", "-c", "mkdir /data/inner && mount -t tmpfs tmpfs /data/inner && "
                                  "touch /data/inner/flag && sleep 30"],
             volumes=[f"{shared}:/data:rshared"], cap_add=["SYS_ADMIN"], detach=True)
-        deadline = time.monotonic() + 15
-        while not (shared / "inner" / "flag").exists():
-            assert time.monotonic() < deadline, "the container's mount never reached the host"
-            time.sleep(0.1)
+        wait_until((shared / "inner" / "flag").exists,
+                   what="the container's mount on the host")
         container.kill()
     finally:
         subprocess.run(["umount", "-R", "-l", str(shared)], check=False)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import time
 import uuid
 
 import docker
@@ -18,6 +17,7 @@ import pytest
 
 from servin.networks.manager import instance_id
 from tests.support.servind import mount_points
+from tests.support.waiting import wait_until
 
 
 def unique_octet() -> int:
@@ -46,10 +46,7 @@ def test_a_start_that_fails_leaves_no_mount_veth_or_namespace(containers, alpine
     assert not [m for m in mount_points() if container.id in m]
     assert not (servind.exec_root / "netns" / container.id[:12]).exists()
     # The veth is deleted in the background (the kernel takes tens of milliseconds).
-    deadline = time.monotonic() + 30
-    while host_veths(servind) - veths and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not host_veths(servind) - veths
+    wait_until(lambda: not host_veths(servind) - veths, timeout=30, what="deletion of the veth")
 
 
 def test_etc_files_are_made_again_at_each_start(containers, alpine, docker_client):
@@ -249,17 +246,6 @@ def test_containers_ping_each_other_by_name_and_alias(networks, containers, alpi
         assert b"1 packets received" in out
 
 
-def eventually(probe, attempts: int = 50, pause: float = 0.1):
-    """The probe's answer once it gives one (bounded: ``attempts`` tries)."""
-    answer = probe()
-    for _ in range(attempts):
-        if answer:
-            return answer
-        time.sleep(pause)
-        answer = probe()
-    return answer
-
-
 def test_published_tcp_and_udp_ports_reach_the_container_from_loopback(containers, udpecho):
     container = containers.run(
         udpecho, ["sh", "-c", "nc -ll -p 80 -e cat & udpecho 81 & wait"], detach=True,
@@ -285,8 +271,8 @@ def test_published_tcp_and_udp_ports_reach_the_container_from_loopback(container
                 return b""
 
     # The servers in the container may still be starting: the proxy then closes at once.
-    assert eventually(tcp_echo) == b"hello\n"
-    assert eventually(udp_echo) == b"ping\n"
+    assert wait_until(tcp_echo) == b"hello\n"
+    assert wait_until(udp_echo) == b"ping\n"
 
 
 def test_static_addresses_and_inspect_containers(networks, containers, alpine, docker_client):
