@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
-import subprocess
+import signal
 import time
 
 import docker.errors
@@ -137,7 +138,9 @@ def test_an_exit_recorded_before_a_crash_is_not_recorded_again(make_servind, tes
     # never finishes: the daemon dies with the deletion pending.
     wrapper = tmp_path / "bin" / "runc"
     wrapper.parent.mkdir()
-    wrapper.write_text('#!/bin/sh\ncase " $* " in *" delete "*) exec sleep 120;; esac\n'
+    stuck = tmp_path / "stuck-deletes"  # their pids, to end them with the first daemon
+    wrapper.write_text('#!/bin/sh\n'
+                       f'case " $* " in *" delete "*) echo $$ >> {stuck}; exec sleep 120;; esac\n'
                        f'exec {shutil.which("runc")} "$@"\n')
     wrapper.chmod(0o755)
     real_path = os.environ["PATH"]
@@ -152,7 +155,9 @@ def test_an_exit_recorded_before_a_crash_is_not_recorded_again(make_servind, tes
     record = daemon.data_root / "containers" / container.id / RECORD_FILE
     written = (record.stat().st_ino, record.stat().st_mtime_ns)  # each write: a new file
     daemon.kill9()
-    subprocess.run(["pkill", "-f", str(wrapper)], check=False)
+    for pid in stuck.read_text().split():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(pid), signal.SIGKILL)
     monkeypatch.setenv("PATH", real_path)
 
     daemon.start()
