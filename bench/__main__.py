@@ -133,9 +133,13 @@ def main(argv: list[str] | None = None) -> int:
                                         "{{.Server.Version}}").strip() for engine in engines}
         floor = None
         if args.rows & WITH_FLOOR:
-            docker(servind, "pull", "-q", SMALL_IMAGE)
-            floor = RuncFloor(servind, workdir / "floor")
-            stack.callback(floor.close)
+            stack.callback(RuncFloor.remove, workdir / "floor")
+            try:
+                docker(servind, "pull", "-q", SMALL_IMAGE)
+                floor = RuncFloor(servind, workdir / "floor")
+            except (BenchFailed, OSError, KeyError) as error:
+                notes.append(f"the runc floor was left out: {error}")
+                progress(notes[-1])
         bench = Bench(engines, sizes, floor)
         try:
             run_rows(bench, args.rows)

@@ -101,11 +101,14 @@ class RuncFloor:
                    f"{self._runc('delete --force floor-$n')} 2>/dev/null; done; true")
         return command, prepare
 
-    def close(self) -> None:
-        """Delete every container of the floor's runc root, their cgroups and the copies."""
-        if self.runc_root.is_dir():
-            for state in self.runc_root.iterdir():
-                subprocess.run(["runc", "--root", str(self.runc_root), "delete", "--force",
+    @staticmethod
+    def remove(directory: Path) -> None:
+        """Delete every container of a floor's runc root under ``directory``, their cgroups
+        and the copies (also what a floor that failed half-way made)."""
+        runc_root = directory / "runc"
+        if runc_root.is_dir():
+            for state in runc_root.iterdir():
+                subprocess.run(["runc", "--root", str(runc_root), "delete", "--force",
                                 state.name], capture_output=True, timeout=60)
         remove_cgroup("/" + FLOOR_CGROUP)
-        shutil.rmtree(self.directory, ignore_errors=True)
+        shutil.rmtree(directory, ignore_errors=True)
