@@ -23,6 +23,7 @@ from servin.errors import InvalidArgument
 from servin.oci import capabilities
 from servin.oci.cgroups import CgroupFacts, host_cgroup_facts, parse_cpuset
 from servin.oci.seccomp import parse_profile
+from servin.oci.spec import MASKED_PATHS, READONLY_PATHS
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_SHM_SIZE = 64 * 1024 * 1024
@@ -503,6 +504,20 @@ def check_security(hc: dict[str, Any]) -> None:
         if not isinstance(group, str) or not group:
             raise InvalidArgument(f"invalid GroupAdd entry: {group!r}")
     hc["Ulimits"] = check_ulimits(hc.get("Ulimits"))
+    check_system_paths(hc)
+
+
+def check_system_paths(hc: dict[str, Any]) -> None:
+    """MaskedPaths and ReadonlyPaths: the defaults unless given (``[]`` is how the CLI's
+    ``--security-opt systempaths=unconfined`` asks for none), none when privileged,
+    as dockerd sets them at create."""
+    for field, default in (("MaskedPaths", MASKED_PATHS), ("ReadonlyPaths", READONLY_PATHS)):
+        paths = hc.get(field)
+        if paths is None:
+            hc[field] = None if hc["Privileged"] else list(default)
+        elif not isinstance(paths, list) or not all(
+                isinstance(path, str) and path.startswith("/") for path in paths):
+            raise InvalidArgument(f"invalid {field}: expected a list of absolute paths")
 
 
 # go-units' names of ulimits -> the kernel's resources.

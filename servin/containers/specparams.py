@@ -16,8 +16,8 @@ from servin.errors import Conflict, InvalidArgument
 from servin.oci.capabilities import bounding_set, tweak_capabilities
 from servin.oci.cgroups import is_cgroup_v2
 from servin.oci.seccomp import default_profile, parse_profile, to_oci
-from servin.oci.spec import (Device, MountSpec, NamespaceMode, Resources, Rlimit, SpecParams,
-                             allow_rule, cgroups_path)
+from servin.oci.spec import (MASKED_PATHS, READONLY_PATHS, Device, MountSpec, NamespaceMode,
+                             Resources, Rlimit, SpecParams, allow_rule, cgroups_path)
 from servin.oci.users import ResolvedUser
 
 CGROUP_PARENT = "servin"
@@ -96,6 +96,10 @@ def spec_params(container: Container, rootfs: Path, user: ResolvedUser, files: C
         devices=devices,
         device_rules=device_rules,
         seccomp=None if privileged else _seccomp(security.seccomp, caps),
+        # Records older than these fields have None: the defaults.
+        masked_paths=list(MASKED_PATHS if hc.get("MaskedPaths") is None else hc["MaskedPaths"]),
+        readonly_paths=list(READONLY_PATHS if hc.get("ReadonlyPaths") is None
+                            else hc["ReadonlyPaths"]),
         annotations={"io.servin.container.name": container.name},
     )
 

@@ -266,6 +266,22 @@ def test_seccomp_default_profile_and_unconfined(docker_cli, alpine, tmp_path):
     assert with_admin.returncode == 0
 
 
+def test_system_paths_are_masked_unless_unconfined(docker_cli, docker_client, containers, alpine):
+    shown = "grep -c -E ' /proc/(keys|timer_list|sys) ' /proc/self/mountinfo"
+    assert docker_cli("run", "--rm", alpine, "sh", "-c", shown).stdout.strip() == "3"
+    # The CLI turns systempaths=unconfined into empty MaskedPaths and ReadonlyPaths.
+    unconfined = docker_cli("run", "--rm", "--security-opt", "systempaths=unconfined", alpine,
+                            "sh", "-c", shown, check=False)
+    assert unconfined.stdout.strip() == "0"
+    default = containers.create(alpine, ["true"])
+    host_config = docker_client.api.inspect_container(default.id)["HostConfig"]
+    assert "/proc/keys" in host_config["MaskedPaths"]
+    assert "/proc/sys" in host_config["ReadonlyPaths"]
+    privileged = containers.create(alpine, ["true"], privileged=True)
+    host_config = docker_client.api.inspect_container(privileged.id)["HostConfig"]
+    assert (host_config["MaskedPaths"], host_config["ReadonlyPaths"]) == (None, None)
+
+
 def test_custom_seccomp_profile_file(docker_cli, alpine, tmp_path):
     profile = tmp_path / "profile.json"
     profile.write_text(json.dumps({

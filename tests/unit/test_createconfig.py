@@ -81,6 +81,17 @@ def test_host_config_defaults_as_inspect_shows_them():
 
 
 
+def test_system_paths_default_unless_given_and_none_when_privileged():
+    default = normalize_host_config(None)
+    assert "/proc/kcore" in default["MaskedPaths"] and "/proc/sys" in default["ReadonlyPaths"]
+    unconfined = normalize_host_config({"MaskedPaths": [], "ReadonlyPaths": []})
+    assert (unconfined["MaskedPaths"], unconfined["ReadonlyPaths"]) == ([], [])
+    privileged = normalize_host_config({"Privileged": True})
+    assert (privileged["MaskedPaths"], privileged["ReadonlyPaths"]) == (None, None)
+    with pytest.raises(InvalidArgument, match="MaskedPaths"):
+        normalize_host_config({"MaskedPaths": ["proc/kcore"]})
+
+
 def test_auto_remove_with_restart_policy_is_refused():
     with pytest.raises(InvalidArgument, match="AutoRemove"):
         normalize_host_config({"AutoRemove": True, "RestartPolicy": {"Name": "always"}})
