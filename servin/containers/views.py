@@ -65,6 +65,11 @@ def port_list(ports: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def command_text(path: str, args: list[str]) -> str:
+    """The list's Command, as dockerd writes it: arguments with a space in single quotes."""
+    return " ".join([path, *(f"'{arg}'" if " " in arg else arg for arg in args)])
+
+
 def summary(container: Container, image_name: str,
             network_settings: dict[str, Any]) -> dict[str, Any]:
     return {
@@ -72,7 +77,7 @@ def summary(container: Container, image_name: str,
         "Names": ["/" + container.name],
         "Image": image_name,
         "ImageID": container.image_id,
-        "Command": " ".join([container.path, *container.args]),
+        "Command": command_text(container.path, container.args),
         "Created": container.created_ns // 1_000_000_000,
         "Ports": port_list(network_settings.get("Ports") or {}),
         "Labels": container.config.get("Labels") or {},
