@@ -284,6 +284,7 @@ class Unpacker:
             self.size += member.size
         elif member.issym():
             os.symlink(member.linkname, path)
+            self.size += len(os.fsencode(member.linkname))  # a symlink's st_size
         elif member.islnk():
             os.link(self._link_target(member), path, follow_symlinks=False)
         elif member.ischr() or member.isblk():
