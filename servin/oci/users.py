@@ -118,9 +118,10 @@ def resolve_user_from(passwd: list[PasswdEntry], groups: list[GroupEntry], user:
     elif name:
         additional = [g.gid for g in groups if name in g.members]
 
-    for wanted in group_add or []:
-        additional.append(_resolve_added_group(groups, wanted))
-    return ResolvedUser(uid=uid, gid=gid, additional_gids=additional, name=name, home=home)
+    added = [_resolve_added_group(groups, wanted) for wanted in group_add or []]
+    # As dockerd: the primary group leads the supplementary ones (`id` lists it in groups=).
+    return ResolvedUser(uid=uid, gid=gid, additional_gids=[gid, *additional, *added], name=name,
+                        home=home)
 
 
 def _resolve_added_group(groups: list[GroupEntry], wanted: str) -> int:

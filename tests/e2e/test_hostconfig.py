@@ -316,6 +316,15 @@ def test_cgroup_parent(containers, alpine):
         remove_cgroup("/" + parent)
 
 
+def test_the_primary_group_is_among_the_supplementary_ones_as_under_dockerd(docker_cli, alpine,
+                                                                             containers):
+    assert docker_cli("run", "--rm", "-u", "daemon", alpine, "id").stdout.strip() == \
+        "uid=1(daemon) gid=1(daemon) groups=1(daemon)"
+    box = containers.run(alpine, ["sleep", "60"], detach=True)
+    assert docker_cli("exec", "-u", "nobody", box.id, "id").stdout.strip() == \
+        "uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)"
+
+
 def test_group_add_and_domainname(containers, alpine):
     out = run(containers, alpine, ["sh", "-c", "id -G; cat /proc/sys/kernel/domainname"],
               group_add=["50", "daemon"], domainname="example.org")

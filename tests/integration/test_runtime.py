@@ -171,7 +171,7 @@ def test_user_and_rlimit_reach_the_process(env):
         async with await rt.attach("user") as attach:
             await rt.start("user")
             out = joined(await read_all(attach), "stdout").decode().splitlines()
-        assert out[0] == "uid=1(daemon) gid=1(daemon)"
+        assert out[0] == "uid=1(daemon) gid=1(daemon) groups=1(daemon)"
         assert int(out[1]) <= 1048576
         assert out[2] == "user"
     run(scenario())

@@ -28,12 +28,14 @@ def rootfs(tmp_path: Path) -> Path:
 
 
 def test_empty_user_is_root_with_its_supplementary_groups(rootfs):
-    assert resolve_user(rootfs, "") == ResolvedUser(0, 0, [0, 1, 10], name="root", home="/root")
+    assert resolve_user(rootfs, "") == ResolvedUser(0, 0, [0, 0, 1, 10], name="root",
+                                                 home="/root")
 
 
 def test_name_resolves_uid_gid_and_member_groups(rootfs):
     user = resolve_user(rootfs, "alice")
-    assert (user.uid, user.gid, user.additional_gids, user.home) == (1000, 1000, [1, 50], "/home/alice")
+    assert (user.uid, user.gid, user.additional_gids, user.home) == (1000, 1000, [1000, 1, 50],
+                                                                       "/home/alice")
 
 
 def test_numeric_uid_found_in_passwd(rootfs):
@@ -42,7 +44,7 @@ def test_numeric_uid_found_in_passwd(rootfs):
 
 
 def test_numeric_uid_not_in_passwd_is_allowed_with_gid_0(rootfs):
-    assert resolve_user(rootfs, "4242") == ResolvedUser(4242, 0, [])
+    assert resolve_user(rootfs, "4242") == ResolvedUser(4242, 0, [0])
 
 
 def test_unknown_name_uses_dockers_wording(rootfs):
@@ -53,11 +55,11 @@ def test_unknown_name_uses_dockers_wording(rootfs):
 
 def test_name_and_group_name(rootfs):
     user = resolve_user(rootfs, "alice:staff")
-    assert (user.uid, user.gid, user.additional_gids) == (1000, 50, [])
+    assert (user.uid, user.gid, user.additional_gids) == (1000, 50, [50])
 
 
 def test_uid_and_gid_numeric_without_entries(rootfs):
-    assert resolve_user(rootfs, "4242:4343") == ResolvedUser(4242, 4343, [])
+    assert resolve_user(rootfs, "4242:4343") == ResolvedUser(4242, 4343, [4343])
 
 
 def test_unknown_group_name(rootfs):
@@ -68,14 +70,14 @@ def test_unknown_group_name(rootfs):
 
 def test_group_add_by_name_and_number(rootfs):
     user = resolve_user(rootfs, "alice", group_add=["wheel", "777"])
-    assert user.additional_gids == [1, 50, 10, 777]
+    assert user.additional_gids == [1000, 1, 50, 10, 777]
     with pytest.raises(InvalidArgument, match="Unable to find group nosuch"):
         resolve_user(rootfs, "alice", group_add=["nosuch"])
 
 
 def test_missing_files_root_still_works(tmp_path):
-    assert resolve_user(tmp_path, "") == ResolvedUser(0, 0, [])
-    assert resolve_user(tmp_path, "1000:1000") == ResolvedUser(1000, 1000, [])
+    assert resolve_user(tmp_path, "") == ResolvedUser(0, 0, [0])
+    assert resolve_user(tmp_path, "1000:1000") == ResolvedUser(1000, 1000, [1000])
     with pytest.raises(InvalidArgument):
         resolve_user(tmp_path, "alice")
 
@@ -102,7 +104,7 @@ def test_absolute_symlink_resolves_inside_rootfs(tmp_path):
 
 def test_passwd_that_is_a_directory_counts_as_missing(tmp_path):
     (tmp_path / "etc" / "passwd").mkdir(parents=True)
-    assert resolve_user(tmp_path, "") == ResolvedUser(0, 0, [])
+    assert resolve_user(tmp_path, "") == ResolvedUser(0, 0, [0])
 
 
 def test_symlink_loop_is_an_error(tmp_path):
