@@ -203,7 +203,11 @@ class NetworkManager:
         shown = []
         for pool, request in zip(self._ipam.add_pools(record.id, requests, version=version,
                                                       host_routes=routes), requests or [None]):
-            entry: dict[str, Any] = {"Subnet": str(pool.subnet), "Gateway": str(pool.gateway)}
+            entry: dict[str, Any] = {"Subnet": str(pool.subnet)}
+            # As dockerd shows it: the gateway when asked for or when the whole pool was
+            # the daemon's choice; a subnet given alone stays alone.
+            if request is None or request.subnet is None or request.gateway is not None:
+                entry["Gateway"] = str(pool.gateway)
             if request is not None and request.ip_range is not None:
                 entry["IPRange"] = str(request.ip_range)
             if pool.aux_addresses:

@@ -99,6 +99,23 @@ def test_create_inspect_and_remove_a_network(networks, docker_client, servind):
         docker_client.api.inspect_network("e2e-net")
 
 
+def test_ipam_config_shows_the_gateway_as_dockerd_does(networks, containers, alpine,
+                                                        docker_client):
+    third = unique_octet()
+    given = networks.create("e2e-subnet-only", ipam=ipam(f"10.219.{third}.0/24"))
+    chosen = networks.create("e2e-pool-chosen")
+    # A subnet given alone is shown alone; a pool the daemon chose comes with its gateway.
+    assert docker_client.api.inspect_network(given.id)["IPAM"]["Config"] == [
+        {"Subnet": f"10.219.{third}.0/24"}]
+    assert set(docker_client.api.inspect_network(chosen.id)["IPAM"]["Config"][0]) == {
+        "Subnet", "Gateway"}
+    # The gateway is there all the same.
+    box = containers.run(alpine, ["sleep", "30"], detach=True, network="e2e-subnet-only")
+    box.reload()
+    assert box.attrs["NetworkSettings"]["Networks"]["e2e-subnet-only"]["Gateway"] == \
+        f"10.219.{third}.1"
+
+
 def test_subnets_come_from_the_default_pools_without_overlap(networks, docker_client):
     first = networks.create("e2e-auto-1")
     second = networks.create("e2e-auto-2")
