@@ -133,12 +133,40 @@ def _validate_options(driver: str, options: dict[str, str]) -> None:
             raise ValueError(f"invalid value for option cache-disabled: {cache_disabled}") from None
     if driver not in _DRIVER_OPTS:
         raise ValueError(f"logger: no log driver named '{driver}' is registered")
+    for key in ("labels-regex", "env-regex"):
+        if options.get(key):
+            try:
+                re.compile(options[key])
+            except re.error as exc:
+                raise ValueError(f"invalid {key} {options[key]!r}: {exc}") from None
     for key in options:
         if key in _COMMON_OPTS or key in _DRIVER_OPTS[driver]:
             continue
         if driver == "json-file":
             raise ValueError(f"unknown log opt '{key}' for json-file log driver")
         raise ValueError(f"unknown log opt '{key}' for log driver {driver}")
+
+
+def log_attributes(log_config: dict[str, Any], labels: dict[str, str] | None,
+                   env: list[str] | None) -> dict[str, str]:
+    """The attributes json-file gives each line (``docker logs --details`` shows them):
+    the container's labels and environment variables its ``labels``, ``labels-regex``,
+    ``env`` and ``env-regex`` options name, as dockerd's ExtraAttributes picks them."""
+    if log_config.get("Type") != "json-file":
+        return {}
+    options = log_config.get("Config") or {}
+    labels = labels or {}
+    variables = dict(entry.split("=", 1) for entry in env or [] if "=" in entry)
+    picked: dict[str, str] = {}
+    for source, names_key, regex_key in ((labels, "labels", "labels-regex"),
+                                         (variables, "env", "env-regex")):
+        for name in filter(None, options.get(names_key, "").split(",")):
+            if name in source:
+                picked[name] = source[name]
+        if options.get(regex_key):
+            pattern = re.compile(options[regex_key])
+            picked.update({k: v for k, v in source.items() if pattern.search(k)})
+    return picked
 
 
 def log_policy(log_config: dict[str, Any]) -> LogPolicy:

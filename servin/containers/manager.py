@@ -33,7 +33,7 @@ from servin.containers.createconfig import (check_resources, command_of, merge_i
 from servin.containers.etcfiles import etc_file_options, write_etc_files
 from servin.containers.filters import filter_containers
 from servin.containers.health import HealthMonitor, health_status
-from servin.containers.logconfig import log_policy
+from servin.containers.logconfig import log_attributes, log_policy
 from servin.containers.logrotate import LogRotator
 from servin.containers.names import generate_name, validate_name
 from servin.containers.networking import ContainerNetworking
@@ -759,6 +759,12 @@ class ContainerManager:
     def check_logs_readable(container: Container) -> None:
         if not log_policy(container.host_config["LogConfig"]).keeps_log:
             raise NotSupported("configured logging driver does not support reading")
+
+    @staticmethod
+    def log_attributes(container: Container) -> dict[str, str]:
+        """The attributes its log driver gives each line (``docker logs --details``)."""
+        return log_attributes(container.host_config["LogConfig"],
+                              container.config.get("Labels"), container.config.get("Env"))
 
     def logs(self, container: Container, transform: BlockTransform[T], *, follow: bool,
              tail: int | None) -> AsyncIterator[T]:

@@ -66,11 +66,15 @@ class OutputWriter:
                          if wanted}
 
     def log_renderer(self, *, timestamps: bool = False, since_ns: int | None = None,
-                     until_ns: int | None = None) -> LogRenderer:
-        """Renders log blocks as this writer sends output (for the log reader's thread)."""
+                     until_ns: int | None = None,
+                     details: dict[str, str] | None = None) -> LogRenderer:
+        """Renders log blocks as this writer sends output (for the log reader's thread);
+        ``details``: the log's attributes, shown before each line."""
         return LogRenderer(frozenset(name.encode() for name in self._streams),
                            framed=self._framed, timestamps=timestamps, since_ns=since_ns,
-                           until_ns=until_ns)
+                           until_ns=until_ns,
+                           details=None if details is None
+                           else LogRenderer.details_prefix(details))
 
     async def log(self, blocks: AsyncIterator[RenderedLog]) -> None:
         """Rendered log blocks, a write each (per-line writes cost a syscall each)."""
@@ -97,9 +101,10 @@ async def logs(request: web.Request) -> web.StreamResponse:
         headers={"Content-Type": RAW_STREAM if container.tty else MULTIPLEXED_STREAM})
     writer = OutputWriter(response.write, framed=not container.tty, stdout=stdout,
                           stderr=stderr)
+    details = manager.log_attributes(container) if query_bool(request, "details") else None
     render = writer.log_renderer(timestamps=query_bool(request, "timestamps"),
                                  since_ns=_timestamp_ns(request, "since"),
-                                 until_ns=_timestamp_ns(request, "until"))
+                                 until_ns=_timestamp_ns(request, "until"), details=details)
     blocks = manager.logs(container, render, follow=query_bool(request, "follow"),
                           tail=_tail(request))
     await response.prepare(request)

@@ -1,12 +1,14 @@
 """What `docker logs` (and an attach's log replay) sends of a block of log lines.
 
 Runs in the log reader's thread, a block at a time: the chosen streams, within
-since/until, with timestamps when asked, framed as Docker's multiplexed stream
-unless the container has a TTY. One frame per line of output, as dockerd sends:
+since/until, with timestamps and details when asked, framed as Docker's multiplexed
+stream unless the container has a TTY. One frame per line of output, as dockerd sends:
 the docker SDK's streaming reads hand each frame to the caller as a line.
 """
 
 from __future__ import annotations
+
+from urllib.parse import quote_plus
 
 import attrs
 
@@ -30,6 +32,14 @@ class LogRenderer:
     timestamps: bool = False
     since_ns: int | None = None
     until_ns: int | None = None
+    details: bytes | None = None  # the prefix `docker logs --details` gives each line
+
+    @staticmethod
+    def details_prefix(attributes: dict[str, str]) -> bytes:
+        """dockerd's: the attributes sorted, ``key=value`` query-escaped, comma-separated,
+        then a space (a space alone when there are none)."""
+        return ",".join(f"{quote_plus(k)}={quote_plus(v)}"
+                        for k, v in sorted(attributes.items())).encode() + b" "
 
     @property
     def _needs_times(self) -> bool:
@@ -40,7 +50,10 @@ class LogRenderer:
         append = parts.append
         pack = HEADER.pack
         streams, framed, needs_times = self.streams, self.framed, self._needs_times
+        details = self.details
         for stamp, stream, data in log_fields(block):
+            if details is not None and data:
+                data = details + data
             if needs_times:
                 try:
                     time_ns = parse_timestamp_ns(stamp.decode("ascii"))

@@ -83,6 +83,15 @@ def test_logs_follow(cli):
     assert cli("logs", "-f", "cli-follow").stdout == "line1\nline2\nline3\n"
 
 
+def test_logs_details_show_the_attributes_the_log_options_pick(cli):
+    cli("run", "--name", "cli-details", "--label", "app=web", "--label", "team=a b",
+        "-e", "STAGE=prod", "--log-opt", "labels=app,team", "--log-opt", "env=STAGE",
+        "alpine", "echo", "hi")
+    assert cli("logs", "--details", "cli-details").stdout == "STAGE=prod,app=web,team=a+b hi\n"
+    cli("run", "--name", "cli-no-details", "alpine", "echo", "hi")
+    assert cli("logs", "--details", "cli-no-details").stdout == " hi\n"  # as dockerd
+
+
 def test_rm_running_without_force_fails(cli):
     cli("run", "-d", "--name", "cli-busy", "alpine", "sleep", "30")
     result = cli("rm", "cli-busy", check=False)

@@ -1,8 +1,8 @@
 import pytest
 
 from servin.containers.logconfig import (LOCAL_MAX_FILE, LOCAL_MAX_SIZE, LogPolicy,
-                                         log_path_shown, log_policy, normalize_log_config,
-                                         parse_size)
+                                         log_attributes, log_path_shown, log_policy,
+                                         normalize_log_config, parse_size)
 from servin.errors import InvalidArgument
 
 
@@ -120,3 +120,20 @@ def test_log_path_shown_for_json_file_only():
     assert log_path_shown({"Type": "json-file", "Config": {}}, "/l/c.log") == "/l/c.log"
     assert log_path_shown({"Type": "local", "Config": {}}, "/l/c.log") == ""
     assert log_path_shown({"Type": "none", "Config": {}}, "/l/c.log") == ""
+
+
+def test_log_attributes_pick_labels_and_env_as_dockerd():
+    config = {"Type": "json-file", "Config": {"labels": "app,missing", "env": "STAGE",
+                                              "env-regex": "^REG"}}
+    labels = {"app": "web", "team": "a"}
+    env = ["STAGE=prod", "REGION=eu", "OTHER=x", "BROKEN"]
+    assert log_attributes(config, labels, env) == {"app": "web", "STAGE": "prod",
+                                                   "REGION": "eu"}
+    assert log_attributes({"Type": "local", "Config": {}}, labels, env) == {}
+    assert log_attributes({"Type": "json-file", "Config": {"labels-regex": "^t"}},
+                          labels, None) == {"team": "a"}
+
+
+def test_an_invalid_attribute_regex_is_refused_at_create():
+    with pytest.raises(InvalidArgument, match="labels-regex"):
+        normalize_log_config({"Type": "json-file", "Config": {"labels-regex": "("}})

@@ -43,3 +43,14 @@ def test_timestamps_since_and_until():
     window = LogRenderer(BOTH, framed=False, since_ns=first + 10**9, until_ns=first + 2 * 10**9)
     rendered = window(MIXED)
     assert rendered.data == b"partial\n" and rendered.ended
+
+
+def test_details_before_each_line_and_after_its_timestamp():
+    prefix = LogRenderer.details_prefix({"team": "a b", "app": "web"})
+    assert prefix == b"app=web,team=a+b "
+    assert LogRenderer.details_prefix({}) == b" "
+    one = block((1, "stdout", "F", "out"))
+    assert LogRenderer(BOTH, framed=False, details=prefix)(one).data == b"app=web,team=a+b out\n"
+    stamped = LogRenderer(BOTH, framed=False, timestamps=True, details=b" ")(one).data
+    assert stamped == rfc3339_nano(parse_timestamp_ns("2024-05-06T07:08:01.5+02:00")).encode() \
+        + b"  out\n"
