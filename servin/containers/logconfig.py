@@ -30,6 +30,8 @@ _DRIVER_OPTS = {
                             "env", "env-regex", "tag"}),
     "local": frozenset({"max-file", "max-size", "compress"}),
 }
+# The drivers that keep a log, as /info lists them.
+LOG_FILE_DRIVERS = frozenset(_DRIVER_OPTS)
 _LOG_MODES = ("", "blocking", "non-blocking")
 
 LOCAL_MAX_SIZE = 20 * 1024 * 1024

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from servin import API_VERSION, MIN_API_VERSION, __version__, hostinfo
 from servin.config import DaemonConfig, parse_host
+from servin.containers.logconfig import LOG_FILE_DRIVERS
 from servin.http.context import engine_of
 from servin.http.responses import json_response
 from servin.http.routing import Routes
@@ -83,8 +84,9 @@ async def info(request: web.Request) -> web.Response:
             ["Native Overlay Diff", _bool(hostinfo.native_overlay_diff())],
             ["userxattr", "false"],
         ],
+        # As dockerd: the log drivers that keep a log ("none" is not listed).
         "Plugins": {"Volume": ["local"], "Network": NETWORK_DRIVERS, "Authorization": None,
-                    "Log": ["json-file"]},
+                    "Log": sorted(LOG_FILE_DRIVERS)},
         "MemoryLimit": cgroups.memory,
         "SwapLimit": cgroups.swap,
         "KernelMemory": cgroups.kernel_memory,

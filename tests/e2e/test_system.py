@@ -113,6 +113,8 @@ def test_info_reports_the_host(docker_client, servind):
     assert status["Supports d_type"] == "true"
     assert status["Backing Filesystem"]
     assert info["LoggingDriver"] == "json-file"
+    # The drivers that keep a log, as dockerd lists its own.
+    assert info["Plugins"]["Log"] == ["json-file", "local"]
     assert info["Debug"] is True  # the fixture runs with --log-level debug
     assert info["NFd"] > 0 and info["NGoroutines"] > 0
     assert info["SystemTime"].endswith("Z")
