@@ -7,9 +7,10 @@ import stat
 from pathlib import Path
 from typing import Any, Protocol, Sequence
 
-from servin.containers.createconfig import (DEFAULT_PATH, nano_cpus_quota, parse_device_rule,
+from servin.containers.createconfig import (nano_cpus_quota, parse_device_rule,
                                             parse_security_opts, shared_container,
                                             tmpfs_options)
+from servin.containers.environment import container_environment
 from servin.containers.record import Container
 from servin.containers.views import ContainerFiles
 from servin.errors import Conflict, InvalidArgument
@@ -66,7 +67,7 @@ def spec_params(container: Container, rootfs: Path, user: ResolvedUser, files: C
         rootfs=rootfs,
         args=args,
         cgroups_path=cgroups_path(hc.get("CgroupParent") or CGROUP_PARENT, container.id),
-        env=environment(container),
+        env=container_environment(container, container.tty),
         cwd=config.get("WorkingDir") or "/",
         user=user,
         terminal=container.tty,
@@ -250,17 +251,3 @@ def _devices(hc: dict[str, Any], privileged: bool) -> tuple[list[Device], list[d
         kind, major, minor, access = parse_device_rule(text)
         rules.append(allow_rule(kind, major, minor, access))
     return devices, rules
-
-
-def environment(container: Container) -> list[str]:
-    """Docker adds PATH when the image has none, HOSTNAME always, and TERM with a TTY."""
-    env = container.config.get("Env") or []
-    keys = {entry.split("=", 1)[0] for entry in env}
-    extra = []
-    if "PATH" not in keys:
-        extra.append(DEFAULT_PATH)
-    if "HOSTNAME" not in keys:
-        extra.append(f"HOSTNAME={container.config.get('Hostname') or ''}")
-    if container.tty and "TERM" not in keys:
-        extra.append("TERM=xterm")
-    return [*extra, *env]

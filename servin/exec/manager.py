@@ -19,7 +19,7 @@ import attrs
 import cattrs
 import structlog
 
-from servin.containers.createconfig import DEFAULT_PATH
+from servin.containers.environment import container_environment, replace_or_append
 from servin.containers.detachkeys import parse_detach_keys
 from servin.containers.record import Container
 from servin.errors import Conflict, InvalidArgument, NotFound, ServinError, SystemFailure
@@ -84,19 +84,8 @@ _converter = cattrs.Converter()
 
 
 def exec_environment(container: Container, tty: bool, env: list[str]) -> list[str]:
-    """dockerd's environment of an exec: its defaults (PATH, HOSTNAME, TERM with a TTY),
-    replaced or extended by the container's Env, then by the exec's own."""
-    merged: dict[str, str] = {}
-    defaults = [DEFAULT_PATH, f"HOSTNAME={container.config.get('Hostname') or ''}"]
-    if tty:
-        defaults.append("TERM=xterm")
-    for entry in [*defaults, *(container.config.get("Env") or []), *env]:
-        key, has_value, _ = entry.partition("=")
-        if has_value:
-            merged[key] = entry
-        else:
-            merged.pop(key, None)  # a bare name unsets it, as ReplaceOrAppendEnvValues
-    return list(merged.values())
+    """dockerd's environment of an exec: the container's, with the exec's own over it."""
+    return replace_or_append(container_environment(container, tty), env)
 
 
 def start_exit_code(entrypoint: str, message: str) -> int:

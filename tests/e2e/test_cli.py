@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -90,6 +91,15 @@ def test_logs_details_show_the_attributes_the_log_options_pick(cli):
     assert cli("logs", "--details", "cli-details").stdout == "STAGE=prod,app=web,team=a+b hi\n"
     cli("run", "--name", "cli-no-details", "alpine", "echo", "hi")
     assert cli("logs", "--details", "cli-no-details").stdout == " hi\n"  # as dockerd
+
+
+def test_an_env_name_without_a_value_unsets_it(cli):
+    # The CLI sends the bare name of a variable it has no value for: the container runs
+    # without it (runc refuses a bare name in the spec).
+    assert "SERVIN_TEST_UNSET" not in os.environ
+    out = cli("run", "--rm", "-e", "SERVIN_TEST_UNSET", "alpine",
+              "/bin/sh", "-c", 'echo "${SERVIN_TEST_UNSET-unset}"').stdout
+    assert out == "unset\n"
 
 
 def test_rm_running_without_force_fails(cli):

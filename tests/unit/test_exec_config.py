@@ -1,5 +1,6 @@
 """Exec configuration as dockerd derives it: environment, process spec, start exit codes."""
 
+from servin.containers.environment import container_environment, replace_or_append
 from servin.containers.record import Container
 from servin.exec.manager import exec_environment, start_exit_code
 from servin.oci.exec import ExecProcess, exec_process_spec
@@ -40,3 +41,13 @@ def test_start_exit_codes():
     assert start_exit_code("/x", "exec /x: no such file or directory") == 127
     assert start_exit_code("/etc/passwd", "exec /etc/passwd: permission denied") == 126
     assert start_exit_code("sh", "unable to find user bob") == 126
+
+
+def test_a_bare_name_unsets_its_variable_in_place_as_dockerd():
+    # `docker run -e FOO` with FOO unset on the client sends the bare name.
+    assert replace_or_append(["PATH=/bin", "HOSTNAME=box"], ["FOO", "HOSTNAME", "A=1"]) == \
+        ["PATH=/bin", "A=1"]
+    assert replace_or_append(["PATH=/bin"], ["PATH=/opt", "B=2", "PATH=/usr"]) == \
+        ["PATH=/usr", "B=2"]
+    assert container_environment(container(["FOO", "A=1"]), tty=False)[1:] == [
+        "HOSTNAME=box", "A=1"]
