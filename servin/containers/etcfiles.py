@@ -24,9 +24,13 @@ DEFAULT_NAMESERVERS = ("8.8.8.8", "8.8.4.4")
 _LOOPBACK_NAMESERVER = re.compile(r"^\s*nameserver\s+(127\.\S*|::1|0\.0\.0\.0)\s*$")
 
 
+def hosts_lines(entries: list[tuple[str, str]]) -> str:
+    """``address<TAB>names`` lines."""
+    return "".join(f"{address}\t{names}\n" for address, names in entries)
+
+
 def hosts_content(entries: list[tuple[str, str]]) -> str:
-    """The base entries plus ``address<TAB>names`` lines for the container itself."""
-    return HOSTS_BASE + "".join(f"{address}\t{names}\n" for address, names in entries)
+    return HOSTS_BASE + hosts_lines(entries)
 
 
 def container_resolv_conf(host_text: str) -> str:
@@ -98,14 +102,16 @@ def write_etc_files(directory: Path, *, hostname: str, host_network: bool,
         host_resolv = (host_etc / "resolv.conf").read_text()
     except FileNotFoundError:
         host_resolv = ""
+    added = [(address, name) for name, address in extra_hosts]
     if host_network:
         hosts = (host_etc / "hosts").read_text() if (host_etc / "hosts").exists() else HOSTS_BASE
+        hosts += hosts_lines(added)
         resolv = host_resolv
     else:
-        hosts = hosts_content(list(own_entries))
+        # As dockerd's: --add-host entries before the links and the container's own lines.
+        hosts = hosts_content([*added, *own_entries])
         resolv = (embedded_dns_resolv_conf(host_resolv) if embedded_dns
                   else container_resolv_conf(host_resolv))
-    hosts += "".join(f"{address}\t{name}\n" for name, address in extra_hosts)
     if dns:
         # The embedded DNS server stays the nameserver; the request's search and options apply.
         resolv = custom_resolv_conf(resolv, DnsSettings((), dns.search, dns.options)

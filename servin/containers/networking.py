@@ -211,6 +211,7 @@ async def write_network_etc_files(networks: NetworkManager, container: Container
     await asyncio.to_thread(
         write_etc_files, Path(files.hostname).parent, hostname=container.config["Hostname"],
         host_network=container.host_config["NetworkMode"] == "host",
-        own_entries=networks.hosts_entries(container.id),
+        own_entries=networks.hosts_entries(container.id,
+                                           container.config.get("Domainname") or ""),
         embedded_dns=networks.uses_embedded_dns(container.id),
         **etc_file_options(container.host_config))

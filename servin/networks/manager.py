@@ -711,9 +711,10 @@ class NetworkManager:
         sandbox = self._sandboxes.get(container_id)
         return sandbox is not None and self._uses_embedded_dns(sandbox)
 
-    def hosts_entries(self, container_id: str) -> list[tuple[str, str]]:
+    def hosts_entries(self, container_id: str, domainname: str = "") -> list[tuple[str, str]]:
         """The /etc/hosts lines Docker adds: legacy links on the default bridge, then the
-        container's own addresses with its hostname."""
+        container's own addresses with its hostname (``host.domain host`` with a
+        domain name)."""
         sandbox = self._sandboxes.get(container_id)
         if sandbox is None:
             return []
@@ -729,9 +730,11 @@ class NetworkManager:
                         names = " ".join(dict.fromkeys(
                             [alias or other.name, other.hostname, other.name]))
                         entries.append((other_ep.ipv4.split("/")[0], names))
+        own = (f"{sandbox.hostname}.{domainname} {sandbox.hostname}" if domainname
+               else sandbox.hostname)
         for endpoint in sandbox.endpoints:
             for address in endpoint.addresses():
-                entries.append((str(address), sandbox.hostname))
+                entries.append((str(address), own))
         return entries
 
     def names_on_shared_networks(self, container_id: str, name: str) -> list[Address] | None:

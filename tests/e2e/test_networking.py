@@ -344,6 +344,19 @@ def test_legacy_links_on_the_default_bridge(docker_cli, containers, alpine):
     assert result.returncode != 0
 
 
+def test_etc_hosts_lists_added_hosts_then_links_then_the_container_itself(docker_cli,
+                                                                          containers, alpine):
+    docker_cli("run", "-d", "--name", "e2e-hosts-db", "alpine", "sleep", "60")
+    lines = docker_cli("run", "--rm", "--add-host", "foo:10.1.2.3", "--link",
+                       "e2e-hosts-db:db", "--hostname", "h1", "--domainname", "ex.org",
+                       "alpine", "cat", "/etc/hosts").stdout.splitlines()
+    # As dockerd writes it: after the base entries, --add-host, then links, then the
+    # container's own address with its fully qualified name first.
+    assert lines[6] == "10.1.2.3\tfoo"
+    assert lines[7].split("\t")[1].split()[0] == "db"
+    assert lines[8].split("\t")[1] == "h1.ex.org h1" and len(lines) == 9
+
+
 def test_connect_and_disconnect_a_running_container(networks, containers, alpine,
                                                     docker_client):
     third = unique_octet()
